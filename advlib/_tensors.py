@@ -1,0 +1,83 @@
+"""Small helpers over EagerPy tensors that every layer shares.
+
+Nothing here imports a framework: framework types are recognised by their module name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import eagerpy as ep
+import numpy as np
+
+Tree = Any  # an ep.Tensor, or a tuple / list / dict of trees
+
+
+def framework_of(value: Any) -> str | None:
+    """The framework a raw tensor belongs to ("torch", "tensorflow", "jax", "numpy"), or None."""
+    if isinstance(value, ep.Tensor):
+        value = value.raw
+    if isinstance(value, np.ndarray | np.generic):
+        return "numpy"
+    module = type(value).__module__.split(".")[0]
+    if module == "torch":
+        return "torch"
+    if module in ("tensorflow", "keras", "tf_keras"):
+        return "tensorflow"
+    if module in ("jax", "jaxlib"):
+        return "jax"
+    return None
+
+
+def dtype_kind(t: ep.Tensor) -> str:
+    """"float", "int", "bool" or "other" for a tensor of any backend."""
+    name = dtype_name(t)
+    if "float" in name:
+        return "float"
+    if "int" in name:
+        return "int"
+    if name == "bool":
+        return "bool"
+    return "other"
+
+
+def dtype_name(t: ep.Tensor) -> str:
+    """The dtype's short name ("float32", "int64", "bfloat16", ...) for any backend."""
+    name = str(t.dtype)
+    name = name.removeprefix("torch.").removeprefix("<dtype: '").removesuffix("'>")
+    return name
+
+
+def map_tree(fn: Callable[[Any], Any], tree: Tree) -> Tree:
+    """Apply ``fn`` to every leaf of a tuple / list / dict tree."""
+    if isinstance(tree, tuple | list):
+        return type(tree)(map_tree(fn, item) for item in tree)
+    if isinstance(tree, dict):
+        return {key: map_tree(fn, item) for key, item in tree.items()}
+    return fn(tree)
+
+
+def unwrap(tree: Tree) -> Tree:
+    """EagerPy tensors -> raw framework tensors, leaving other leaves alone."""
+    return map_tree(lambda leaf: leaf.raw if isinstance(leaf, ep.Tensor) else leaf, tree)
+
+
+def wrap(tree: Tree) -> Tree:
+    """Raw framework tensors -> EagerPy tensors."""
+    return map_tree(lambda leaf: ep.astensor(leaf) if leaf is not None else leaf, tree)
+
+
+def flat_batch(t: ep.Tensor) -> ep.Tensor:
+    """(N, ...) -> (N, D)."""
+    return t.reshape((t.shape[0], -1))
+
+
+def atleast_kd(t: ep.Tensor, k: int) -> ep.Tensor:
+    """Append singleton axes so a per-sample tensor of shape (N,) broadcasts against rank k."""
+    return t.reshape(t.shape + (1,) * (k - t.ndim))
+
+
+def scalar_like(like: ep.Tensor, value: float) -> ep.Tensor:
+    """A 0-d tensor on ``like``'s backend, device and dtype."""
+    return ep.from_numpy(like, np.asarray(value, dtype=dtype_name(like)))

@@ -1,0 +1,307 @@
+"""The attack call, written once: validation, epsilon semantics, clipping, success, types.
+
+``attack(model, inputs, criterion, epsilons=...)`` returns ``AttackResult(raw, clipped, success)``:
+
+- ``raw``: what the attack produced, before clipping to each epsilon. For minimization attacks
+  this is the smallest adversarial the attack found, whatever its size.
+- ``clipped``: ``raw`` moved into each epsilon ball (and the bounds). Evaluate robustness on this.
+- ``success``: the criterion on ``clipped``, a bool tensor of shape (N,) or (K, N).
+
+A scalar epsilon gives single tensors and ``success`` of shape (N,); a list of K epsilons gives
+lists of K tensors and ``success`` of shape (K, N).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar, NamedTuple, cast
+
+import eagerpy as ep
+import numpy as np
+
+from .._tensors import dtype_kind
+from ..criteria import Criterion, Misclassification
+from ..models.base import Model
+from ..norms import Norm
+
+#: Every concrete attack class, by name, in definition order (aliases are the same classes).
+ATTACKS: dict[str, type[Attack]] = {}
+
+_BOUNDS_TOLERANCE = 1e-6
+
+
+class AttackResult(NamedTuple):
+    """``(raw, clipped, success)``; unpacks like Foolbox's three return values."""
+
+    raw: Any
+    clipped: Any
+    success: Any
+
+
+class Attack(ABC):
+    """Base of every attack. Subclasses implement :meth:`_attack_all` through a family base."""
+
+    #: Whether the attack needs the model's gradients.
+    requires_grad: ClassVar[bool] = True
+    #: Whether targeted criteria are supported.
+    supports_targeted: ClassVar[bool] = True
+    #: The norm perturbations are measured in.
+    norm: ClassVar[Norm]
+    #: "fixed-epsilon" or "minimization".
+    kind: ClassVar[str]
+    #: Whether ``epsilons=None`` is accepted.
+    accepts_unbounded: ClassVar[bool] = False
+
+    seed: int | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        concrete = not getattr(cls, "__abstractmethods__", None) and hasattr(cls, "norm")
+        if concrete and not cls.__name__.startswith("_"):
+            ATTACKS[cls.__name__] = cls
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+    def __call__(
+        self, model: Model, inputs: Any, criterion: Any, *, epsilons: Any = None
+    ) -> AttackResult:
+        """Attack ``inputs`` of ``model``.
+
+        Args:
+            model: an advlib model wrapper (``PyTorchModel``, ``TensorFlowModel``, ...).
+            inputs: a batch, shape (N, ...), as the model's native tensor, a NumPy array or an
+                EagerPy tensor; values within ``model.bounds``. Never modified.
+            criterion: the true labels (shape (N,), any integer dtype), meaning
+                ``Misclassification(labels)``, or a :class:`~advlib.criteria.Criterion`.
+            epsilons: a perturbation budget in the attack's norm, or a list of them.
+                ``None`` is allowed for minimization attacks: no budget, return the minimal
+                adversarials found.
+
+        Returns:
+            ``AttackResult(raw, clipped, success)`` in the type, dtype and device of ``inputs``;
+            see the module documentation for the exact meaning of each.
+        """
+        eps_list, single = parse_epsilons(epsilons, self.accepts_unbounded, type(self).__name__)
+        self._check_model(model)
+        x, restore = model.to_tensor(inputs, "inputs", floating=True)
+        check_inputs(x, model)
+        x = x.clip(*model.bounds)
+        outputs = model(x)
+        check_outputs(outputs, x.shape[0])
+        if self.requires_grad:
+            warn_if_probabilities(outputs, type(self).__name__)
+        bound = as_criterion(criterion).bind(model, outputs)
+        self._check_criterion(bound)
+
+        raw, clipped, success = self._attack_all(model, x, bound, eps_list)
+        success_t = ep.stack(success, axis=0)
+        if single:
+            return AttackResult(restore(raw[0]), restore(clipped[0]), restore(success_t[0]))
+        return AttackResult(restore.many(raw), restore.many(clipped), restore(success_t))
+
+    @abstractmethod
+    def _attack_all(
+        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
+    ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
+        """Per-epsilon raw, clipped and success for validated inputs on the model's backend."""
+
+    # ------------------------------------------------------------------ shared helpers
+    def _check_model(self, model: Any) -> None:
+        if not isinstance(model, Model):
+            raise TypeError(
+                "model: expected an advlib model wrapper (PyTorchModel, TensorFlowModel, "
+                f"JAXModel or NumPyModel), got {type(model).__module__}.{type(model).__name__}"
+            )
+        if self.requires_grad and not model.has_gradients:
+            usable = sorted(name for name, cls in ATTACKS.items() if not cls.requires_grad)
+            raise TypeError(
+                f"model: {type(self).__name__} needs gradients, which {type(model).__name__} "
+                "does not provide; wrap the model with PyTorchModel, TensorFlowModel or "
+                "JAXModel, or use a gradient-free attack"
+                + (f": {', '.join(usable)}" if usable else " (none is available yet)")
+            )
+
+    def _check_criterion(self, criterion: Criterion) -> None:
+        if self.requires_grad:
+            _, targeted = criterion.gradient_target()
+            if targeted and not self.supports_targeted:
+                raise ValueError(
+                    f"criterion: {type(self).__name__} does not support targeted criteria"
+                )
+
+    def _generator(self) -> np.random.Generator:
+        """A fresh generator from the attack's seed: each run draws the same numbers."""
+        return np.random.default_rng(self.seed)
+
+    def _step_key(self, *extra: Hashable) -> Hashable:
+        """Identifies a compiled step: the attack's settings except its seed."""
+        settings = tuple(sorted((k, repr(v)) for k, v in vars(self).items() if k != "seed"))
+        return (type(self).__qualname__, settings, *extra)
+
+    def _success(self, model: Model, criterion: Criterion, x: ep.Tensor) -> ep.Tensor:
+        return criterion(x, model(x))
+
+
+class FixedEpsilonAttack(Attack):
+    """An attack that searches inside a given epsilon ball; runs once per epsilon."""
+
+    kind = "fixed-epsilon"
+
+    @abstractmethod
+    def run(
+        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
+    ) -> ep.Tensor:
+        """Perturbed inputs within ``epsilon`` of ``inputs`` and within the bounds."""
+
+    def _attack_all(
+        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
+    ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
+        raws, clips, successes = [], [], []
+        # parse_epsilons refuses None for fixed-epsilon attacks.
+        for eps in cast(list[float], epsilons):
+            raw = self.run(model, inputs, criterion, eps)
+            clipped = self.norm.project(raw, inputs, eps).clip(*model.bounds)
+            raws.append(raw)
+            clips.append(clipped)
+            successes.append(self._success(model, criterion, clipped))
+        return raws, clips, successes
+
+
+class MinimizationAttack(Attack):
+    """An attack that looks for the smallest adversarial; runs once for all epsilons."""
+
+    kind = "minimization"
+    accepts_unbounded = True
+
+    @abstractmethod
+    def run(
+        self,
+        model: Model,
+        inputs: ep.Tensor,
+        criterion: Criterion,
+        early_stop: float | None = None,
+    ) -> ep.Tensor:
+        """Minimal adversarials (or the inputs where none was found). A sample may stop once
+        it is adversarial within ``early_stop``."""
+
+    def _attack_all(
+        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
+    ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
+        bounded = [eps for eps in epsilons if eps is not None]
+        raw = self.run(model, inputs, criterion, early_stop=min(bounded) if bounded else None)
+        clips, successes = [], []
+        for eps in epsilons:
+            clipped = raw if eps is None else self.norm.project(raw, inputs, eps)
+            clipped = clipped.clip(*model.bounds)
+            clips.append(clipped)
+            successes.append(self._success(model, criterion, clipped))
+        return [raw] * len(epsilons), clips, successes
+
+
+# ---------------------------------------------------------------------- boundary checks
+def parse_epsilons(
+    epsilons: Any, accepts_unbounded: bool, attack_name: str
+) -> tuple[list[float | None], bool]:
+    """``(list of epsilons, whether a single epsilon was given)``, validated."""
+    single = epsilons is None or isinstance(epsilons, numbers.Real | np.ndarray | ep.Tensor) and (
+        np.ndim(epsilons.raw if isinstance(epsilons, ep.Tensor) else epsilons) == 0
+    )
+    values = [epsilons] if single else epsilons
+    if not single and not isinstance(epsilons, Sequence | np.ndarray):
+        raise TypeError(
+            f"epsilons: expected a number, a list of numbers or None, got {type(epsilons).__name__}"
+        )
+    if not single and len(values) == 0:
+        raise ValueError("epsilons: expected at least one epsilon, got an empty list")
+    parsed: list[float | None] = []
+    for value in values:
+        if value is None:
+            if not accepts_unbounded:
+                raise ValueError(
+                    f"epsilons: {attack_name} is a fixed-epsilon attack and needs a budget; "
+                    "pass a number or a list of numbers (None means unbounded, which only "
+                    "minimization attacks support)"
+                )
+            parsed.append(None)
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real | np.generic | np.ndarray):
+            raise TypeError(f"epsilons: expected numbers, got {value!r}")
+        number = float(value)
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(f"epsilons: expected finite numbers >= 0, got {number}")
+        parsed.append(number)
+    return parsed, single
+
+
+def check_inputs(x: ep.Tensor, model: Model) -> None:
+    """Rank, finiteness and bounds of the inputs (one device-to-host sync, before any work)."""
+    if x.ndim < 2:
+        raise ValueError(
+            f"inputs: expected a batch of shape (N, ...) with at least 2 dimensions, "
+            f"got shape {tuple(x.shape)}"
+        )
+    if x.shape[0] == 0:
+        return
+    stats = ep.stack([x.min(), x.max(), ep.isnan(x).any().astype(x.dtype)]).numpy()
+    low, high, has_nan = (float(v) for v in stats)
+    if has_nan or not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError("inputs: contain NaN or infinite values")
+    lower, upper = model.bounds
+    if low < lower - _BOUNDS_TOLERANCE or high > upper + _BOUNDS_TOLERANCE:
+        raise ValueError(
+            f"inputs: values must lie within the model's bounds [{lower}, {upper}], "
+            f"got values from {low:.6g} to {high:.6g}"
+        )
+
+
+def check_outputs(outputs: ep.Tensor, n: int) -> None:
+    """The model must return logits of shape (N, classes) with at least two classes."""
+    if not isinstance(outputs, ep.Tensor) or outputs.ndim != 2 or outputs.shape[0] != n:
+        shape = tuple(outputs.shape) if isinstance(outputs, ep.Tensor) else type(outputs)
+        raise ValueError(
+            f"model: expected outputs of shape ({n}, classes), got {shape}"
+        )
+    if outputs.shape[1] < 2:
+        raise ValueError(
+            "model: returns one output per sample; attacks need one logit per class. For a "
+            "binary sigmoid model z, return the two logits [0, z] (e.g. torch.cat([0 * z, z], 1))"
+        )
+    if dtype_kind(outputs) != "float":
+        raise ValueError(f"model: expected floating-point logits, got dtype {outputs.dtype}")
+
+
+_warned_probabilities: set[str] = set()
+
+
+def warn_if_probabilities(outputs: ep.Tensor, attack_name: str) -> None:
+    """Warn once per attack class when a model seems to return probabilities, not logits."""
+    if attack_name in _warned_probabilities or outputs.shape[0] == 0:
+        return
+    rows = outputs.sum(axis=-1)
+    looks = ep.logical_and((outputs >= 0).all(), ((rows - 1).abs() < 1e-3).all())
+    if bool(looks.item()):
+        _warned_probabilities.add(attack_name)
+        warnings.warn(
+            f"{attack_name}: the model's outputs look like probabilities (non-negative rows "
+            "summing to 1). Gradient attacks on softmax outputs are much weaker and can report "
+            "false robustness; pass a model that returns logits",
+            stacklevel=3,
+        )
+
+
+def as_criterion(criterion: Any) -> Criterion:
+    """Plain labels mean ``Misclassification(labels)``."""
+    if isinstance(criterion, Criterion):
+        return criterion
+    if criterion is None or isinstance(criterion, str | dict):
+        raise TypeError(
+            "criterion: expected labels (shape (N,), integers) or a Criterion such as "
+            f"Misclassification or TargetedMisclassification, got {type(criterion).__name__}"
+        )
+    return Misclassification(criterion)

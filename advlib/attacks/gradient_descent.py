@@ -1,0 +1,110 @@
+"""The FGM / BIM / PGD / MI-FGSM family: one loop, with the norm's hooks.
+
+Each step ascends the cross-entropy (or descends it towards a target class) along the norm's
+steepest direction, then projects back into the epsilon ball and the bounds. The step is a pure
+function compiled by the model wrapper; random starts are drawn from the seed outside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import eagerpy as ep
+
+from .._tensors import dtype_name, scalar_like
+from ..criteria import Criterion
+from ..models.base import Model, StepFn
+from .base import FixedEpsilonAttack
+
+State = tuple[ep.Tensor, ...]
+
+
+class GradientDescentAttack(FixedEpsilonAttack):
+    """Iterated gradient steps in the norm ``self.norm``.
+
+    Args:
+        rel_stepsize: step size relative to epsilon (used when ``abs_stepsize`` is None).
+        abs_stepsize: step size in input units; overrides ``rel_stepsize``. Default None.
+        steps: number of gradient steps.
+        random_start: start from a uniform random point of the epsilon ball.
+        seed: seed of the random start; None draws fresh randomness on every call.
+    """
+
+    def __init__(
+        self,
+        *,
+        rel_stepsize: float,
+        abs_stepsize: float | None = None,
+        steps: int,
+        random_start: bool,
+        seed: int | None = None,
+    ) -> None:
+        self.rel_stepsize = _positive(rel_stepsize, "rel_stepsize")
+        self.abs_stepsize = None if abs_stepsize is None else _positive(abs_stepsize, "abs_stepsize")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps: expected an int >= 1, got {steps!r}")
+        self.steps = steps
+        self.random_start = bool(random_start)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"seed: expected an int or None, got {seed!r}")
+        self.seed = seed
+
+    def run(
+        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
+    ) -> ep.Tensor:
+        classes, targeted = criterion.gradient_target()
+        if epsilon == 0:
+            return inputs
+        stepsize = self.abs_stepsize if self.abs_stepsize is not None else self.rel_stepsize * epsilon
+        step = model.compiled(
+            self._step_key(targeted), lambda: self._make_step(model, targeted)
+        )
+        x = self._start(model, inputs, epsilon)
+        eps_t, stepsize_t = scalar_like(inputs, epsilon), scalar_like(inputs, stepsize)
+        state = self._initial_state(inputs)
+        for _ in range(self.steps):
+            x, state = step(x, inputs, classes, eps_t, stepsize_t, state)
+        return x
+
+    def _start(self, model: Model, inputs: ep.Tensor, epsilon: float) -> ep.Tensor:
+        if not self.random_start:
+            return inputs
+        noise = self.norm.sample_unit_ball(self._generator(), tuple(inputs.shape)) * epsilon
+        start = inputs + ep.from_numpy(inputs, noise.astype(dtype_name(inputs)))
+        return start.clip(*model.bounds)
+
+    def _make_step(self, model: Model, targeted: bool) -> StepFn:
+        norm, (lower, upper) = self.norm, model.bounds
+        sign = -1.0 if targeted else 1.0
+
+        def step(
+            x: ep.Tensor,
+            origin: ep.Tensor,
+            classes: ep.Tensor,
+            eps: ep.Tensor,
+            stepsize: ep.Tensor,
+            state: State,
+        ) -> tuple[ep.Tensor, State]:
+            def loss(z: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
+                logits = model(z)
+                return sign * ep.crossentropy(logits, classes).sum(), logits
+
+            _, _, grad = model.value_and_grad(loss, x)
+            direction, state = self._direction(grad, state)
+            x = norm.project(x + stepsize * direction, origin, eps)
+            return x.clip(lower, upper), state
+
+        return step
+
+    def _initial_state(self, inputs: ep.Tensor) -> State:
+        return ()
+
+    def _direction(self, grad: ep.Tensor, state: State) -> tuple[ep.Tensor, State]:
+        """The ascent direction for this step; momentum variants keep state here."""
+        return self.norm.normalize(grad), state
+
+
+def _positive(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name}: expected a number > 0, got {value!r}")
+    return float(value)

@@ -1,0 +1,93 @@
+"""Criteria defined by class labels."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import eagerpy as ep
+
+from .base import Criterion, bind_classes
+
+if TYPE_CHECKING:
+    from ..models.base import Model
+
+
+class Misclassification(Criterion):
+    """Adversarial when the top-1 prediction differs from ``labels``.
+
+    Args:
+        labels: the true class of every input, shape (N,), any integer dtype and tensor type.
+    """
+
+    def __init__(self, labels: Any) -> None:
+        self.labels = labels
+
+    def __repr__(self) -> str:
+        return "Misclassification(labels)"
+
+    def __call__(self, perturbed: ep.Tensor, outputs: ep.Tensor) -> ep.Tensor:
+        return outputs.argmax(axis=-1) != self.labels
+
+    def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
+        return type(self)(bind_classes(model, self.labels, outputs, "labels"))
+
+    def gradient_target(self) -> tuple[ep.Tensor, bool]:
+        return self.labels, False
+
+
+class TargetedMisclassification(Criterion):
+    """Adversarial when the top-1 prediction equals ``target_classes``.
+
+    Args:
+        target_classes: the wanted class of every input, shape (N,), any integer dtype.
+    """
+
+    def __init__(self, target_classes: Any) -> None:
+        self.target_classes = target_classes
+
+    def __repr__(self) -> str:
+        return "TargetedMisclassification(target_classes)"
+
+    def __call__(self, perturbed: ep.Tensor, outputs: ep.Tensor) -> ep.Tensor:
+        return outputs.argmax(axis=-1) == self.target_classes
+
+    def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
+        return type(self)(bind_classes(model, self.target_classes, outputs, "target_classes"))
+
+    def gradient_target(self) -> tuple[ep.Tensor, bool]:
+        return self.target_classes, True
+
+
+class TopKMisclassification(Criterion):
+    """Adversarial only when the true label is no longer among the ``k`` largest outputs.
+
+    Args:
+        labels: the true class of every input, shape (N,).
+        k: how many top classes still count as correct (default 5); ``k=1`` is
+            :class:`Misclassification`.
+    """
+
+    def __init__(self, labels: Any, k: int = 5) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k: expected an int >= 1, got {k!r}")
+        self.labels = labels
+        self.k = k
+
+    def __repr__(self) -> str:
+        return f"TopKMisclassification(labels, k={self.k})"
+
+    def __call__(self, perturbed: ep.Tensor, outputs: ep.Tensor) -> ep.Tensor:
+        true_logit = ep.take_along_axis(outputs, self.labels[:, None], axis=1)
+        rank = (outputs > true_logit).astype(outputs.dtype).sum(axis=-1)
+        return rank >= self.k
+
+    def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
+        num_classes = outputs.shape[-1]
+        if self.k >= num_classes:
+            raise ValueError(
+                f"k: must be smaller than the model's {num_classes} classes, got k={self.k}"
+            )
+        return type(self)(bind_classes(model, self.labels, outputs, "labels"), self.k)
+
+    def gradient_target(self) -> tuple[ep.Tensor, bool]:
+        return self.labels, False

@@ -1,0 +1,84 @@
+"""JAX models: any pure function of a batch. Importing this module imports jax."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import eagerpy as ep
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .base import LossFn, Model, StepFn
+from .outputs import OutputSelector
+
+
+class JAXModel(Model):
+    """Wrap a pure JAX function ``fn(batch) -> logits``, e.g. ``partial(module.apply, params)``.
+
+    Args:
+        model: the function; it must be traceable by ``jax.jit`` when ``compile`` is on.
+        bounds: ``(lower, upper)`` of valid input values.
+        preprocessing: ``dict(mean=..., std=..., axis=-1, flip_axis=None)`` applied inside the
+            forward pass. Default: none.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``; informative, as in
+            Foolbox.
+        device: a ``jax.Device`` for NumPy inputs. Default: JAX's default device.
+        compile: run attack steps under ``jax.jit`` (default True).
+        output_key / output_index: pick the logits when the function returns a dict / tuple.
+    """
+
+    framework = "jax"
+
+    def __init__(
+        self,
+        model: Callable[[Any], Any],
+        bounds: Any,
+        preprocessing: Mapping[str, Any] | None = None,
+        data_format: str = "channels_last",
+        device: Any = None,
+        compile: bool | None = None,
+        output_key: str | None = None,
+        output_index: int | None = None,
+    ) -> None:
+        if not callable(model):
+            raise TypeError(f"model: expected a function of a batch, got {type(model)}")
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(
+                "data_format: expected 'channels_last' or 'channels_first', "
+                f"got {data_format!r}"
+            )
+        super().__init__(bounds, preprocessing, compile)
+        self._model = model
+        self.data_format = data_format
+        self._device = device
+        self._outputs = OutputSelector(output_key, output_index)
+
+    def _default_compile(self) -> bool:
+        return True
+
+    def _forward(self, raw_inputs: Any) -> Any:
+        return self._outputs(self._model(raw_inputs))
+
+    def value_and_grad(self, loss_fn: LossFn, inputs: ep.Tensor) -> tuple[
+        ep.Tensor, ep.Tensor, ep.Tensor
+    ]:
+        def raw_loss(x: Any) -> tuple[Any, Any]:
+            loss, aux = loss_fn(ep.astensor(x))
+            return loss.raw, aux.raw
+
+        (loss, aux), grad = jax.value_and_grad(raw_loss, has_aux=True)(inputs.raw)
+        return ep.astensor(loss), ep.astensor(aux), ep.astensor(grad)
+
+    def _raw_compiler(self) -> Callable[[StepFn], StepFn]:
+        return jax.jit  # type: ignore[no-any-return]
+
+    def _from_numpy(self, array: np.ndarray) -> Any:
+        if self._device is not None:
+            return jax.device_put(array, self._device)
+        return jnp.asarray(array)
+
+    @property
+    def _float32(self) -> Any:
+        return jnp.float32

@@ -1,0 +1,122 @@
+"""PyTorch models. Importing this module imports torch."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import eagerpy as ep
+import numpy as np
+import torch
+
+from .base import LossFn, Model, StepFn
+from .outputs import OutputSelector
+
+
+class PyTorchModel(Model):
+    """Wrap a ``torch.nn.Module`` (or any callable on torch tensors) returning logits.
+
+    Args:
+        model: the network, in eval mode (a warning is raised for training mode).
+        bounds: ``(lower, upper)`` of valid input values, e.g. ``(0, 1)``.
+        device: where NumPy inputs are placed. Default: the device of the model's first
+            parameter or buffer, else the CPU. Torch inputs always stay on their own device;
+            the model is never moved.
+        preprocessing: ``dict(mean=..., std=..., axis=-3, flip_axis=None)`` applied inside the
+            forward pass. Default: none.
+        compile: run attack steps through ``torch.compile`` (opt-in, default False: eager).
+        output_key / output_index: pick the logits when the model returns a dict / tuple.
+    """
+
+    framework = "torch"
+
+    def __init__(
+        self,
+        model: Any,
+        bounds: Any,
+        device: Any = None,
+        preprocessing: Mapping[str, Any] | None = None,
+        compile: bool | None = None,
+        output_key: str | None = None,
+        output_index: int | None = None,
+    ) -> None:
+        if not callable(model):
+            raise TypeError(f"model: expected a torch.nn.Module or callable, got {type(model)}")
+        super().__init__(bounds, preprocessing, compile)
+        self._model = model
+        self._outputs = OutputSelector(output_key, output_index)
+        self._device = torch.device(device) if device is not None else _device_of(model)
+        self._dtype = _dtype_of(model)
+        self._constants: dict[tuple[int, str, str], ep.Tensor] = {}
+        if getattr(model, "training", False):
+            warnings.warn(
+                "PyTorchModel: the module is in training mode (dropout and batch-norm "
+                "statistics change the outputs); call model.eval() before attacking it",
+                stacklevel=2,
+            )
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def _forward(self, raw_inputs: Any) -> Any:
+        return self._outputs(self._model(raw_inputs))
+
+    def __call__(self, inputs: ep.Tensor) -> ep.Tensor:
+        raw = inputs.raw
+        if torch.is_grad_enabled() and raw.requires_grad:
+            return super().__call__(inputs)
+        with torch.no_grad():
+            return super().__call__(inputs)
+
+    def value_and_grad(self, loss_fn: LossFn, inputs: ep.Tensor) -> tuple[
+        ep.Tensor, ep.Tensor, ep.Tensor
+    ]:
+        with torch.enable_grad():
+            x = inputs.raw.detach().requires_grad_(True)
+            loss, aux = loss_fn(ep.astensor(x))
+            (grad,) = torch.autograd.grad(loss.raw, x, allow_unused=True)
+        if grad is None:
+            grad = torch.zeros_like(x)
+        return ep.astensor(loss.raw.detach()), ep.astensor(aux.raw.detach()), ep.astensor(grad)
+
+    def _raw_compiler(self) -> Callable[[StepFn], StepFn]:
+        return lambda fn: torch.compile(fn, dynamic=False)  # type: ignore[no-any-return]
+
+    def _from_numpy(self, array: np.ndarray) -> Any:
+        return torch.as_tensor(array, device=self._device)
+
+    def _prepare_native(self, raw: Any) -> Any:
+        return raw.detach()
+
+    def _model_dtype(self) -> Any:
+        return self._dtype
+
+    @property
+    def _float32(self) -> Any:
+        return torch.float32
+
+    def _constant(self, like: ep.Tensor, array: np.ndarray) -> ep.Tensor:
+        raw = like.raw
+        key = (id(array), str(raw.device), str(raw.dtype))
+        if key not in self._constants:
+            self._constants[key] = ep.astensor(
+                torch.as_tensor(array, dtype=raw.dtype, device=raw.device)
+            )
+        return self._constants[key]
+
+
+def _device_of(model: Any) -> torch.device:
+    if isinstance(model, torch.nn.Module):
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            return tensor.device
+    return torch.device("cpu")
+
+
+def _dtype_of(model: Any) -> Any:
+    if isinstance(model, torch.nn.Module):
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            if tensor.is_floating_point():
+                return tensor.dtype
+    return None

@@ -1,0 +1,142 @@
+"""Lp norms over a batch and the per-norm operations attacks share.
+
+Each :class:`Norm` measures perturbations per sample, projects them onto an epsilon ball,
+gives the unit-norm steepest-ascent direction of a gradient, and draws uniform samples from
+the unit ball. Epsilons may be Python floats, 0-d tensors, or per-sample tensors of shape (N,).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import eagerpy as ep
+import numpy as np
+
+from ._tensors import atleast_kd, flat_batch
+
+Epsilon = float | ep.Tensor
+
+_TINY = 1e-12
+
+
+def _per_sample(eps: Epsilon, like: ep.Tensor) -> Epsilon:
+    """Broadcast a per-sample epsilon of shape (N,) against ``like``."""
+    if isinstance(eps, ep.Tensor) and eps.ndim == 1:
+        return atleast_kd(eps, like.ndim)
+    return eps
+
+
+class Norm(ABC):
+    """One Lp norm: its name, ``p``, and the hooks of the gradient-descent family."""
+
+    name: str
+    p: float
+
+    def __repr__(self) -> str:
+        return self.name
+
+    @abstractmethod
+    def __call__(self, delta: ep.Tensor) -> ep.Tensor:
+        """Per-sample norm of a batch of perturbations, shape (N,)."""
+
+    @abstractmethod
+    def clip(self, delta: ep.Tensor, eps: Epsilon) -> ep.Tensor:
+        """The perturbation moved into the ``eps`` ball (the identity inside it)."""
+
+    @abstractmethod
+    def normalize(self, grad: ep.Tensor) -> ep.Tensor:
+        """A steepest-ascent direction of norm 1 for ``grad`` (zero gradients stay zero)."""
+
+    @abstractmethod
+    def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Points drawn uniformly from the unit ball, one per sample, as float64."""
+
+    def project(self, x: ep.Tensor, origin: ep.Tensor, eps: Epsilon) -> ep.Tensor:
+        """``x`` moved into the ``eps`` ball around ``origin``."""
+        return origin + self.clip(x - origin, eps)
+
+
+class L1Norm(Norm):
+    """The L1 norm; :meth:`clip` is the exact Euclidean projection onto the L1 ball."""
+
+    name, p = "l1", 1.0
+
+    def __call__(self, delta: ep.Tensor) -> ep.Tensor:
+        return flat_batch(delta).abs().sum(axis=-1)
+
+    def clip(self, delta: ep.Tensor, eps: Epsilon) -> ep.Tensor:
+        # Duchi et al. (2008): soft-threshold |v| at the theta that makes the L1 norm eps.
+        v = flat_batch(delta)
+        eps_col = eps[:, None] if isinstance(eps, ep.Tensor) and eps.ndim == 1 else eps
+        magnitude = v.abs()
+        descending = magnitude.sort(axis=-1).flip(axis=-1)
+        cumulative = descending.cumsum(axis=-1)
+        ranks = ep.arange(v, 1, v.shape[-1] + 1).astype(v.dtype)[None, :]
+        active = descending - (cumulative - eps_col) / ranks > 0
+        count = ep.maximum(active.astype(v.dtype).sum(axis=-1, keepdims=True), 1.0)
+        index = (count - 1).astype(ep.arange(v, 0, 1).dtype)
+        theta = (ep.take_along_axis(cumulative, index, axis=-1) - eps_col) / count
+        inside = magnitude.sum(axis=-1, keepdims=True) <= eps_col
+        theta = ep.where(inside, ep.zeros_like(theta), ep.maximum(theta, 0.0))
+        projected = v.sign() * ep.maximum(magnitude - theta, 0.0)
+        return projected.reshape(delta.shape)
+
+    def normalize(self, grad: ep.Tensor) -> ep.Tensor:
+        return grad / atleast_kd(self(grad) + _TINY, grad.ndim)
+
+    def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        n, d = shape[0], int(np.prod(shape[1:]))
+        exponential = rng.exponential(size=(n, d + 1))
+        simplex = exponential[:, :d] / exponential.sum(axis=1, keepdims=True)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(n, d))
+        return (simplex * signs).reshape(shape)
+
+
+class L2Norm(Norm):
+    """The Euclidean norm."""
+
+    name, p = "l2", 2.0
+
+    def __call__(self, delta: ep.Tensor) -> ep.Tensor:
+        return flat_batch(delta).square().sum(axis=-1).sqrt()
+
+    def clip(self, delta: ep.Tensor, eps: Epsilon) -> ep.Tensor:
+        norms = self(delta)
+        factor = ep.minimum(eps / ep.maximum(norms, _TINY), 1.0)
+        return delta * atleast_kd(factor, delta.ndim)
+
+    def normalize(self, grad: ep.Tensor) -> ep.Tensor:
+        return grad / atleast_kd(self(grad) + _TINY, grad.ndim)
+
+    def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        # Voelker et al. (2017): the first d of d + 2 Gaussian coordinates, normalised.
+        n, d = shape[0], int(np.prod(shape[1:]))
+        gaussian = rng.standard_normal(size=(n, d + 2))
+        gaussian /= np.linalg.norm(gaussian, axis=1, keepdims=True)
+        return gaussian[:, :d].reshape(shape)
+
+
+class LinfNorm(Norm):
+    """The maximum norm."""
+
+    name, p = "linf", float("inf")
+
+    def __call__(self, delta: ep.Tensor) -> ep.Tensor:
+        return flat_batch(delta).abs().max(axis=-1)
+
+    def clip(self, delta: ep.Tensor, eps: Epsilon) -> ep.Tensor:
+        bound = _per_sample(eps, delta)
+        return ep.minimum(ep.maximum(delta, -bound), bound)
+
+    def normalize(self, grad: ep.Tensor) -> ep.Tensor:
+        return grad.sign()
+
+    def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return rng.uniform(-1.0, 1.0, size=shape)
+
+
+l1 = L1Norm()
+l2 = L2Norm()
+linf = LinfNorm()
+
+NORMS: dict[str, Norm] = {"l1": l1, "l2": l2, "linf": linf}

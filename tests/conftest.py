@@ -1,0 +1,41 @@
+"""Backend fixtures: every test parametrized over frameworks runs per framework, and each
+framework's tests run alone with ``-m torch``, ``-m tensorflow``, ``-m jax`` or ``-m numpy``."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from helpers import available
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+GRADIENT_BACKENDS = ["torch", "tensorflow", "jax"]
+ALL_BACKENDS = [*GRADIENT_BACKENDS, "numpy"]
+
+
+def _params(names: list[str]) -> list[object]:
+    return [
+        pytest.param(
+            name,
+            marks=[
+                getattr(pytest.mark, name),
+                pytest.mark.skipif(not available(name), reason=f"{name} is not installed"),
+            ],
+            id=name,
+        )
+        for name in names
+    ]
+
+
+@pytest.fixture(params=_params(GRADIENT_BACKENDS))
+def backend(request: pytest.FixtureRequest) -> str:
+    """A framework with gradients: torch, tensorflow or jax."""
+    return str(request.param)
+
+
+@pytest.fixture(params=_params(ALL_BACKENDS))
+def any_backend(request: pytest.FixtureRequest) -> str:
+    """Any framework, NumPy included (forward passes only)."""
+    return str(request.param)

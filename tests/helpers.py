@@ -1,0 +1,139 @@
+"""Shared test helpers: framework conversion, one CNN in every framework, a linear oracle."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+import advlib
+from advlib.zoo.architectures import Layer, build, cnn_layers
+
+FRAMEWORK_MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax", "numpy": "numpy"}
+WRAPPERS = {
+    "torch": "PyTorchModel",
+    "tensorflow": "TensorFlowModel",
+    "jax": "JAXModel",
+    "numpy": "NumPyModel",
+}
+
+
+def available(framework: str) -> bool:
+    try:
+        importlib.import_module(FRAMEWORK_MODULES[framework])
+    except ImportError:
+        return False
+    return True
+
+
+def native(framework: str, array: np.ndarray) -> Any:
+    """A NumPy array as the framework's own tensor."""
+    if framework == "torch":
+        import torch
+
+        return torch.as_tensor(array)
+    if framework == "tensorflow":
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(array)
+    if framework == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(array)
+    return np.asarray(array)
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """Any framework tensor (or EagerPy tensor, or list of them) as a NumPy array."""
+    import eagerpy as ep
+
+    if isinstance(value, list):
+        return np.stack([to_numpy(v) for v in value])
+    if isinstance(value, ep.Tensor):
+        return value.numpy()
+    if type(value).__module__.startswith("torch"):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def wrap_model(framework: str, net: Any, bounds: tuple[float, float] = (0, 1), **kw: Any) -> Any:
+    return getattr(advlib, WRAPPERS[framework])(net, bounds=bounds, **kw)
+
+
+def cnn_weights(seed: int = 0, channels: int = 1, classes: int = 10) -> dict[str, np.ndarray]:
+    """Random weights of a small 8x8 CNN (two 3x3 convs, two dense layers)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "conv1.w": rng.normal(0, 0.3, (8, channels, 3, 3)),
+        "conv1.b": rng.normal(0, 0.1, 8),
+        "conv2.w": rng.normal(0, 0.1, (16, 8, 3, 3)),
+        "conv2.b": rng.normal(0, 0.1, 16),
+        "fc1.w": rng.normal(0, 0.03, (16 * 64, 32)),
+        "fc1.b": np.zeros(32),
+        "fc2.w": rng.normal(0, 0.2, (32, classes)),
+        "fc2.b": np.zeros(classes),
+    }
+
+
+CNN_LAYERS: list[Layer] = cnn_layers(2, 2)
+
+
+def cnn_model(framework: str, seed: int = 0, **kw: Any) -> Any:
+    """The same small CNN, on (N, 1, 8, 8) inputs in [0, 1], wrapped for ``framework``."""
+    net = build(framework, CNN_LAYERS, cnn_weights(seed), (1, 8, 8))
+    return wrap_model(framework, net, **kw)
+
+
+class LinearOracle:
+    """z = W x + b on inputs well inside the box, with closed-form minimal perturbations.
+
+    The minimal perturbation in norm p to reach class j is (z_y - z_j) / ||w_y - w_j||_q
+    with q the dual norm; the optimum is the minimum over j != y. The box constraint is not
+    active because inputs are sampled far from the bounds relative to the optimum.
+    """
+
+    def __init__(
+        self,
+        n: int = 64,
+        shape: tuple[int, ...] = (20,),
+        classes: int = 5,
+        seed: int = 0,
+        scale: float = 1.0,
+    ) -> None:
+        rng = np.random.default_rng(seed)
+        self.shape = shape
+        d = int(np.prod(shape))
+        self.w = rng.normal(0, 1, (d, classes)).astype(np.float32)
+        self.b = rng.normal(0, 0.1, classes).astype(np.float32)
+        self.x = rng.uniform(0.4, 0.6, (n, *shape)).astype(np.float32)
+        self.layers: list[Layer] = [("flatten",), ("dense", "fc1")]
+        self.weights = {"fc1.w": self.w * scale, "fc1.b": self.b * scale}
+        logits = self.x.reshape(n, d) @ self.weights["fc1.w"] + self.weights["fc1.b"]
+        self.labels = logits.argmax(-1)
+        self.logits = logits
+
+    def model(self, framework: str, **kw: Any) -> Any:
+        layers = self.layers
+        if framework == "tensorflow" and len(self.shape) > 1:
+            layers = [("flatten",), ("dense", "fc1")]
+        net = build(framework, layers, self.weights, self.shape)
+        return wrap_model(framework, net, bounds=(0, 1), **kw)
+
+    def optimal(self, p: float, targets: np.ndarray | None = None) -> np.ndarray:
+        """Minimal perturbation size in the Lp norm (p in {1, 2, inf}) per sample."""
+        q = {1.0: np.inf, 2.0: 2.0, np.inf: 1.0}[float(p)]
+        w = self.weights["fc1.w"]
+        n = len(self.labels)
+        z_y = self.logits[np.arange(n), self.labels]
+        best = np.full(n, np.inf)
+        for j in range(w.shape[1]):
+            if targets is not None:
+                mask = targets == j
+            else:
+                mask = self.labels != j
+            diff = w[:, self.labels] - w[:, [j]]  # (d, n)
+            dual = np.linalg.norm(diff, ord=q, axis=0)
+            dist = (z_y - self.logits[:, j]) / np.maximum(dual, 1e-12)
+            best = np.where(mask, np.minimum(best, dist), best)
+        return best
