@@ -31,7 +31,7 @@ def framework_of(value: Any) -> str | None:
 
 
 def dtype_kind(t: ep.Tensor) -> str:
-    """"float", "int", "bool" or "other" for a tensor of any backend."""
+    """ "float", "int", "bool" or "other" for a tensor of any backend."""
     name = dtype_name(t)
     if "float" in name:
         return "float"
@@ -69,13 +69,18 @@ def wrap(tree: Tree) -> Tree:
 
 
 def flat_batch(t: ep.Tensor) -> ep.Tensor:
-    """(N, ...) -> (N, D)."""
-    return t.reshape((t.shape[0], -1))
+    """(N, ...) -> (N, D). Works when N is unknown while tracing (TF relaxed shapes)."""
+    return t.reshape((-1, int(np.prod(t.shape[1:]))))
+
+
+def unflat_batch(t: ep.Tensor, like: ep.Tensor) -> ep.Tensor:
+    """(N, D) -> the shape of ``like``, (N, ...)."""
+    return t.reshape((-1, *like.shape[1:]))
 
 
 def atleast_kd(t: ep.Tensor, k: int) -> ep.Tensor:
     """Append singleton axes so a per-sample tensor of shape (N,) broadcasts against rank k."""
-    return t.reshape(t.shape + (1,) * (k - t.ndim))
+    return t[(Ellipsis,) + (None,) * (k - t.ndim)]
 
 
 def scalar_like(like: ep.Tensor, value: float) -> ep.Tensor:

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 import eagerpy as ep
 import numpy as np
 
-from ._tensors import atleast_kd, flat_batch
+from ._tensors import atleast_kd, flat_batch, unflat_batch
 
 Epsilon = float | ep.Tensor
 
@@ -79,7 +79,7 @@ class L1Norm(Norm):
         inside = magnitude.sum(axis=-1, keepdims=True) <= eps_col
         theta = ep.where(inside, ep.zeros_like(theta), ep.maximum(theta, 0.0))
         projected = v.sign() * ep.maximum(magnitude - theta, 0.0)
-        return projected.reshape(delta.shape)
+        return unflat_batch(projected, delta)
 
     def normalize(self, grad: ep.Tensor) -> ep.Tensor:
         return grad / atleast_kd(self(grad) + _TINY, grad.ndim)
@@ -89,7 +89,8 @@ class L1Norm(Norm):
         exponential = rng.exponential(size=(n, d + 1))
         simplex = exponential[:, :d] / exponential.sum(axis=1, keepdims=True)
         signs = rng.choice(np.array([-1.0, 1.0]), size=(n, d))
-        return (simplex * signs).reshape(shape)
+        points: np.ndarray = (simplex * signs).reshape(shape)
+        return points
 
 
 class L2Norm(Norm):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from helpers import available
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -128,10 +128,7 @@ class LinearOracle:
         z_y = self.logits[np.arange(n), self.labels]
         best = np.full(n, np.inf)
         for j in range(w.shape[1]):
-            if targets is not None:
-                mask = targets == j
-            else:
-                mask = self.labels != j
+            mask = targets == j if targets is not None else self.labels != j
             diff = w[:, self.labels] - w[:, [j]]  # (d, n)
             dual = np.linalg.norm(diff, ord=q, axis=0)
             dist = (z_y - self.logits[:, j]) / np.maximum(dual, 1e-12)

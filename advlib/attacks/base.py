@@ -209,13 +209,16 @@ def parse_epsilons(
     epsilons: Any, accepts_unbounded: bool, attack_name: str
 ) -> tuple[list[float | None], bool]:
     """``(list of epsilons, whether a single epsilon was given)``, validated."""
-    single = epsilons is None or isinstance(epsilons, numbers.Real | np.ndarray | ep.Tensor) and (
-        np.ndim(epsilons.raw if isinstance(epsilons, ep.Tensor) else epsilons) == 0
+    if isinstance(epsilons, ep.Tensor):
+        epsilons = epsilons.numpy()
+    single = epsilons is None or isinstance(epsilons, numbers.Real) or (
+        isinstance(epsilons, np.ndarray) and epsilons.ndim == 0
     )
     values = [epsilons] if single else epsilons
     if not single and not isinstance(epsilons, Sequence | np.ndarray):
         raise TypeError(
-            f"epsilons: expected a number, a list of numbers or None, got {type(epsilons).__name__}"
+            "epsilons: expected a number, a list of numbers or None, "
+            f"got {type(epsilons).__name__}"
         )
     if not single and len(values) == 0:
         raise ValueError("epsilons: expected at least one epsilon, got an empty list")
@@ -264,9 +267,7 @@ def check_outputs(outputs: ep.Tensor, n: int) -> None:
     """The model must return logits of shape (N, classes) with at least two classes."""
     if not isinstance(outputs, ep.Tensor) or outputs.ndim != 2 or outputs.shape[0] != n:
         shape = tuple(outputs.shape) if isinstance(outputs, ep.Tensor) else type(outputs)
-        raise ValueError(
-            f"model: expected outputs of shape ({n}, classes), got {shape}"
-        )
+        raise ValueError(f"model: expected outputs of shape ({n}, classes), got {shape}")
     if outputs.shape[1] < 2:
         raise ValueError(
             "model: returns one output per sample; attacks need one logit per class. For a "

@@ -40,7 +40,9 @@ class GradientDescentAttack(FixedEpsilonAttack):
         seed: int | None = None,
     ) -> None:
         self.rel_stepsize = _positive(rel_stepsize, "rel_stepsize")
-        self.abs_stepsize = None if abs_stepsize is None else _positive(abs_stepsize, "abs_stepsize")
+        self.abs_stepsize = (
+            None if abs_stepsize is None else _positive(abs_stepsize, "abs_stepsize")
+        )
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps: expected an int >= 1, got {steps!r}")
         self.steps = steps
@@ -55,10 +57,10 @@ class GradientDescentAttack(FixedEpsilonAttack):
         classes, targeted = criterion.gradient_target()
         if epsilon == 0:
             return inputs
-        stepsize = self.abs_stepsize if self.abs_stepsize is not None else self.rel_stepsize * epsilon
-        step = model.compiled(
-            self._step_key(targeted), lambda: self._make_step(model, targeted)
+        stepsize = (
+            self.abs_stepsize if self.abs_stepsize is not None else self.rel_stepsize * epsilon
         )
+        step = model.compiled(self._step_key(targeted), lambda: self._make_step(model, targeted))
         x = self._start(model, inputs, epsilon)
         eps_t, stepsize_t = scalar_like(inputs, epsilon), scalar_like(inputs, stepsize)
         state = self._initial_state(inputs)

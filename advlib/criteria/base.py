@@ -80,9 +80,7 @@ def bind_classes(model: Model, value: Any, outputs: ep.Tensor, name: str) -> ep.
     classes, _ = model.to_tensor(value, name, floating=False)
     n, num_classes = outputs.shape
     if dtype_kind(classes) != "int":
-        raise TypeError(
-            f"{name}: expected integer class indices, got dtype {classes.dtype}"
-        )
+        raise TypeError(f"{name}: expected integer class indices, got dtype {classes.dtype}")
     if classes.shape != (n,):
         raise ValueError(
             f"{name}: expected shape ({n},), one class per input, got shape {tuple(classes.shape)}"

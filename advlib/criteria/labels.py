@@ -26,7 +26,8 @@ class Misclassification(Criterion):
         return "Misclassification(labels)"
 
     def __call__(self, perturbed: ep.Tensor, outputs: ep.Tensor) -> ep.Tensor:
-        return outputs.argmax(axis=-1) != self.labels
+        adversarial: ep.Tensor = outputs.argmax(axis=-1) != self.labels
+        return adversarial
 
     def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
         return type(self)(bind_classes(model, self.labels, outputs, "labels"))
@@ -49,7 +50,8 @@ class TargetedMisclassification(Criterion):
         return "TargetedMisclassification(target_classes)"
 
     def __call__(self, perturbed: ep.Tensor, outputs: ep.Tensor) -> ep.Tensor:
-        return outputs.argmax(axis=-1) == self.target_classes
+        adversarial: ep.Tensor = outputs.argmax(axis=-1) == self.target_classes
+        return adversarial
 
     def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
         return type(self)(bind_classes(model, self.target_classes, outputs, "target_classes"))
@@ -79,7 +81,8 @@ class TopKMisclassification(Criterion):
     def __call__(self, perturbed: ep.Tensor, outputs: ep.Tensor) -> ep.Tensor:
         true_logit = ep.take_along_axis(outputs, self.labels[:, None], axis=1)
         rank = (outputs > true_logit).astype(outputs.dtype).sum(axis=-1)
-        return rank >= self.k
+        adversarial: ep.Tensor = rank >= self.k
+        return adversarial
 
     def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
         num_classes = outputs.shape[-1]

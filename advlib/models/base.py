@@ -32,15 +32,15 @@ class Bounds(NamedTuple):
 def make_bounds(bounds: Any) -> Bounds:
     """Validate a ``(lower, upper)`` pair."""
     try:
+        if isinstance(bounds, str | bytes):
+            raise TypeError
         lower, upper = (float(b) for b in bounds)
     except (TypeError, ValueError):
         raise TypeError(
             f"bounds: expected a pair of numbers (lower, upper), got {bounds!r}"
         ) from None
     if not (np.isfinite(lower) and np.isfinite(upper)) or lower >= upper:
-        raise ValueError(
-            f"bounds: expected finite lower < upper, got lower={lower}, upper={upper}"
-        )
+        raise ValueError(f"bounds: expected finite lower < upper, got lower={lower}, upper={upper}")
     return Bounds(lower, upper)
 
 
@@ -144,18 +144,17 @@ class Model(ABC):
 
     def __call__(self, inputs: ep.Tensor) -> ep.Tensor:
         """Logits for a batch of inputs on this model's backend."""
-        return ep.astensor(self._forward(self._preprocess(inputs).raw))
+        logits: ep.Tensor = ep.astensor(self._forward(self._preprocess(inputs).raw))
+        return logits
 
-    def value_and_grad(self, loss_fn: LossFn, inputs: ep.Tensor) -> tuple[
-        ep.Tensor, ep.Tensor, ep.Tensor
-    ]:
+    def value_and_grad(
+        self, loss_fn: LossFn, inputs: ep.Tensor
+    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
         """``loss, aux = loss_fn(inputs)`` and the gradient of ``loss`` w.r.t. ``inputs`` only.
 
         No gradient reaches the model's parameters.
         """
-        raise TypeError(
-            f"{type(self).__name__} provides no gradients; use a gradient-free attack"
-        )
+        raise TypeError(f"{type(self).__name__} provides no gradients; use a gradient-free attack")
 
     def compile(self, step: StepFn) -> StepFn:
         """Compile a pure function of EagerPy tensors (or tuples of them); eager by default."""
@@ -189,7 +188,11 @@ class Model(ABC):
             raw, source = np.asarray(raw), "numpy"
         if source == "numpy" and self.framework != "numpy":
             array = np.asarray(raw)
-            tensor = ep.astensor(self._from_numpy(array))
+            # Frameworks refuse negative strides and warn on read-only memory: copy then.
+            contiguous = np.ascontiguousarray(array)
+            if not contiguous.flags.writeable:
+                contiguous = contiguous.copy()
+            tensor = ep.astensor(self._from_numpy(contiguous))
             restore = Restore("numpy", array.dtype, None, as_eagerpy)
         elif source == self.framework:
             tensor = ep.astensor(self._prepare_native(raw))
@@ -269,6 +272,8 @@ class Restore:
     def __call__(self, t: ep.Tensor) -> Any:
         if self.kind == "numpy":
             array = t.numpy()
+            if not array.flags.writeable:
+                array = array.copy()
             if array.dtype.kind == "f" and np.dtype(self.dtype).kind == "f":
                 array = array.astype(self.dtype, copy=False)
             return ep.astensor(array) if self.as_eagerpy else array

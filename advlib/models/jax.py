@@ -46,8 +46,7 @@ class JAXModel(Model):
             raise TypeError(f"model: expected a function of a batch, got {type(model)}")
         if data_format not in ("channels_last", "channels_first"):
             raise ValueError(
-                "data_format: expected 'channels_last' or 'channels_first', "
-                f"got {data_format!r}"
+                f"data_format: expected 'channels_last' or 'channels_first', got {data_format!r}"
             )
         super().__init__(bounds, preprocessing, compile)
         self._model = model
@@ -61,9 +60,9 @@ class JAXModel(Model):
     def _forward(self, raw_inputs: Any) -> Any:
         return self._outputs(self._model(raw_inputs))
 
-    def value_and_grad(self, loss_fn: LossFn, inputs: ep.Tensor) -> tuple[
-        ep.Tensor, ep.Tensor, ep.Tensor
-    ]:
+    def value_and_grad(
+        self, loss_fn: LossFn, inputs: ep.Tensor
+    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
         def raw_loss(x: Any) -> tuple[Any, Any]:
             loss, aux = loss_fn(ep.astensor(x))
             return loss.raw, aux.raw

@@ -70,9 +70,9 @@ class PyTorchModel(Model):
         with torch.no_grad():
             return super().__call__(inputs)
 
-    def value_and_grad(self, loss_fn: LossFn, inputs: ep.Tensor) -> tuple[
-        ep.Tensor, ep.Tensor, ep.Tensor
-    ]:
+    def value_and_grad(
+        self, loss_fn: LossFn, inputs: ep.Tensor
+    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
         with torch.enable_grad():
             x = inputs.raw.detach().requires_grad_(True)
             loss, aux = loss_fn(ep.astensor(x))

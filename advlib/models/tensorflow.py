@@ -66,9 +66,9 @@ class TensorFlowModel(Model):
         with self._placement():
             return self._outputs(self._call(raw_inputs))
 
-    def value_and_grad(self, loss_fn: LossFn, inputs: ep.Tensor) -> tuple[
-        ep.Tensor, ep.Tensor, ep.Tensor
-    ]:
+    def value_and_grad(
+        self, loss_fn: LossFn, inputs: ep.Tensor
+    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
         x = inputs.raw
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)

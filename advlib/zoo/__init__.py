@@ -1,0 +1,105 @@
+"""A small model zoo: 8x8 handwritten digits and two CNNs, in every framework.
+
+>>> x, y = advlib.zoo.digits("test")                  # (360, 1, 8, 8) float32 in [0, 1], int64
+>>> model = advlib.zoo.digits_cnn("torch")            # doctest: +SKIP
+>>> robust = advlib.zoo.digits_cnn("jax", robust=True)  # doctest: +SKIP
+
+The data is scikit-learn's bundled copy of the UCI optical digits (1797 images), shipped in the
+package and split 80/20 per class. Both networks (two 3x3 convolutions, two dense layers) come
+from one weights file each, built natively in PyTorch, Keras, JAX or NumPy; every framework
+gives the same logits. ``robust=True`` selects the variant trained with Linf PGD (epsilon 0.1).
+``scripts/train_zoo.py`` regenerates all files from a seed.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from .architectures import build, cnn_layers
+
+__all__ = ["FRAMEWORKS", "digits", "digits_cnn", "digits_cnn_info"]
+
+#: The frameworks :func:`digits_cnn` builds for.
+FRAMEWORKS = ("torch", "tensorflow", "jax", "numpy")
+
+_SPLITS = ("train", "test")
+_WRAPPERS = {
+    "torch": "PyTorchModel",
+    "tensorflow": "TensorFlowModel",
+    "jax": "JAXModel",
+    "numpy": "NumPyModel",
+}
+
+
+def digits(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """The 8x8 digits as ``(inputs, labels)`` NumPy arrays.
+
+    Args:
+        split: ``"test"`` (360 images, the default) or ``"train"`` (1437 images).
+
+    Returns:
+        inputs of shape (N, 1, 8, 8), float32 in [0, 1] (channels first), and labels of
+        shape (N,), int64 in 0..9. Fresh arrays on every call.
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"split: expected one of {list(_SPLITS)}, got {split!r}")
+    data = _load("digits.npz")
+    images, labels = data[f"x_{split}"], data[f"y_{split}"]
+    return (images[:, None] / np.float32(16)).astype(np.float32), labels.astype(np.int64)
+
+
+def digits_cnn(framework: str = "torch", robust: bool = False) -> Any:
+    """A CNN trained on :func:`digits`, wrapped for ``framework`` with bounds (0, 1).
+
+    Args:
+        framework: ``"torch"`` (default; a ``PyTorchModel``), ``"tensorflow"`` (a
+            ``TensorFlowModel`` around a Keras model), ``"jax"`` (a ``JAXModel``) or
+            ``"numpy"`` (a ``NumPyModel``: forward passes only, for gradient-free attacks).
+            All take channels-first inputs of shape (N, 1, 8, 8).
+        robust: the adversarially trained variant (Linf PGD, epsilon 0.1) instead of the
+            standard one. Default False.
+
+    Returns:
+        The advlib model wrapper; the native network is built fresh on every call.
+    """
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework: expected one of {list(FRAMEWORKS)}, got {framework!r}")
+    if not isinstance(robust, bool):
+        raise TypeError(f"robust: expected True or False, got {robust!r}")
+    weights = _weights(robust)
+    net = build(framework, cnn_layers(2, 2), weights, (1, 8, 8))
+    import advlib
+
+    wrapper = getattr(advlib, _WRAPPERS[framework])
+    if framework in ("jax", "numpy"):
+        return wrapper(net, bounds=(0, 1), data_format="channels_first")
+    return wrapper(net, bounds=(0, 1))
+
+
+def digits_cnn_info(robust: bool = False) -> dict[str, Any]:
+    """How the network was trained (seed, epochs, test accuracy, PGD settings), from its file."""
+    return dict(json.loads(str(_load(_weights_file(robust))["meta"])))
+
+
+def _weights_file(robust: bool) -> str:
+    return "digits_cnn_robust.npz" if robust else "digits_cnn.npz"
+
+
+def _weights(robust: bool) -> dict[str, np.ndarray]:
+    data = _load(_weights_file(robust))
+    return {key: value for key, value in data.items() if key != "meta"}
+
+
+@cache
+def _load(name: str) -> dict[str, np.ndarray]:
+    path = resources.files(__name__).joinpath("data").joinpath(name)
+    with path.open("rb") as file, np.load(file, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    for array in arrays.values():
+        array.flags.writeable = False  # cached: callers get copies or derived arrays
+    return arrays

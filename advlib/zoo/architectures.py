@@ -43,15 +43,11 @@ def build(
         "numpy": _numpy,
     }
     if framework not in builders:
-        raise ValueError(
-            f"framework: expected one of {sorted(builders)}, got {framework!r}"
-        )
+        raise ValueError(f"framework: expected one of {sorted(builders)}, got {framework!r}")
     return builders[framework](layers, weights, input_shape)
 
 
-def _torch(
-    layers: Sequence[Layer], weights: Weights, input_shape: tuple[int, ...]
-) -> Any:
+def _torch(layers: Sequence[Layer], weights: Weights, input_shape: tuple[int, ...]) -> Any:
     import torch
 
     modules: list[Any] = []
@@ -60,7 +56,7 @@ def _torch(
             w, b = weights[f"{layer[1]}.w"], weights[f"{layer[1]}.b"]
             conv = torch.nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], padding=w.shape[2] // 2)
             conv.weight.data = torch.as_tensor(w, dtype=torch.float32).clone()
-            conv.bias.data = torch.as_tensor(b, dtype=torch.float32).clone()
+            conv.bias.data = torch.as_tensor(b, dtype=torch.float32).clone()  # type: ignore[union-attr]
             modules.append(conv)
         elif layer[0] == "dense":
             w, b = weights[f"{layer[1]}.w"], weights[f"{layer[1]}.b"]
@@ -123,10 +119,16 @@ def _jax(
     def forward(x: Any) -> Any:
         for layer in layers:
             if layer[0] == "conv":
-                x = jax.lax.conv_general_dilated(
-                    x, params[f"{layer[1]}.w"], (1, 1), "SAME",
-                    dimension_numbers=("NCHW", "OIHW", "NCHW"),
-                ) + params[f"{layer[1]}.b"][None, :, None, None]
+                x = (
+                    jax.lax.conv_general_dilated(
+                        x,
+                        params[f"{layer[1]}.w"],
+                        (1, 1),
+                        "SAME",
+                        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+                    )
+                    + params[f"{layer[1]}.b"][None, :, None, None]
+                )
             elif layer[0] == "dense":
                 x = x @ params[f"{layer[1]}.w"] + params[f"{layer[1]}.b"]
             elif layer[0] == "relu":
@@ -147,9 +149,10 @@ def _numpy(
         x = np.asarray(x, dtype=np.float32)
         for layer in layers:
             if layer[0] == "conv":
-                x = _conv2d_same(x, params[f"{layer[1]}.w"]) + params[f"{layer[1]}.b"][
-                    None, :, None, None
-                ]
+                x = (
+                    _conv2d_same(x, params[f"{layer[1]}.w"])
+                    + params[f"{layer[1]}.b"][None, :, None, None]
+                )
             elif layer[0] == "dense":
                 x = x @ params[f"{layer[1]}.w"] + params[f"{layer[1]}.b"]
             elif layer[0] == "relu":

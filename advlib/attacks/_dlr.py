@@ -1,0 +1,66 @@
+"""Per-sample losses of the AutoAttack family (APGD, APGD-T, Square) and target selection.
+
+All losses here are *maximised* by the attacks. The difference-of-logits-ratio (DLR) loss of
+Croce & Hein (2020) is invariant to shifting and rescaling the logits, which makes it robust to
+the gradient masking that an over-confident softmax causes with cross-entropy.
+"""
+
+from __future__ import annotations
+
+import eagerpy as ep
+
+from ._losses import best_other_logit, class_logit, class_mask
+
+# Keeps the DLR denominator away from zero when the top logits coincide.
+_DLR_TINY = 1e-12
+_EXCLUDED = -1e9
+
+#: Names of the losses APGD accepts.
+LOSSES = ("ce", "dlr")
+
+
+def _sorted_descending(logits: ep.Tensor) -> ep.Tensor:
+    return logits.sort(axis=-1).flip(axis=-1)
+
+
+def _column(values: ep.Tensor, index: int) -> ep.Tensor:
+    """Column ``index`` of (N, C) values, the last one when ``index`` is past the end (models
+    with very few classes)."""
+    return values[:, min(index, values.shape[-1] - 1)]
+
+
+def cross_entropy(logits: ep.Tensor, classes: ep.Tensor, targeted: bool) -> ep.Tensor:
+    """Cross-entropy to ``classes`` (untargeted), or its negative (targeted), per sample."""
+    ce = ep.crossentropy(logits, classes)
+    return -ce if targeted else ce
+
+
+def dlr(logits: ep.Tensor, labels: ep.Tensor) -> ep.Tensor:
+    """Untargeted DLR: ``-(z_y - max_{j != y} z_j) / (z_(1) - z_(3))`` per sample, with
+    ``z_(k)`` the k-th largest logit. Positive once the sample is misclassified."""
+    ordered = _sorted_descending(logits)
+    scale = _column(ordered, 0) - _column(ordered, 2) + _DLR_TINY
+    return -(class_logit(logits, labels) - best_other_logit(logits, labels)) / scale
+
+
+def targeted_dlr(logits: ep.Tensor, targets: ep.Tensor, labels: ep.Tensor | None) -> ep.Tensor:
+    """Targeted DLR: ``-(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2)`` per sample.
+
+    ``labels`` are the true classes ``y``. Without them (a criterion that only names targets),
+    ``z_y`` is the largest logit among the classes other than the target, so the loss is
+    positive exactly when the target class wins.
+    """
+    ordered = _sorted_descending(logits)
+    scale = _column(ordered, 0) - 0.5 * (_column(ordered, 2) + _column(ordered, 3)) + _DLR_TINY
+    competitor = (
+        best_other_logit(logits, targets) if labels is None else class_logit(logits, labels)
+    )
+    return -(competitor - class_logit(logits, targets)) / scale
+
+
+def ranked_other_class(logits: ep.Tensor, labels: ep.Tensor, rank: int) -> ep.Tensor:
+    """The class with the ``rank``-th largest logit (1 = largest) among the classes other than
+    ``labels``, per sample. APGD-T and FAB-T attack these classes in turn."""
+    masked = ep.where(class_mask(logits, labels), _EXCLUDED, logits)
+    order = masked.argsort(axis=-1).flip(axis=-1)
+    return order[:, rank - 1].astype(labels.dtype)

@@ -1,0 +1,102 @@
+"""What is measured: the attacks (with identical settings in every implementation) and the cases.
+
+A case is one network at one batch size under one attack. ``cases(quick)`` lists them: the full
+run covers the issue's grid, ``--quick`` a small subset that finishes in about two minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+#: Seed of the random start (and of the data), shared by every implementation.
+SEED = 0
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack's settings, the same for advlib, the native loop and the peers.
+
+    Args:
+        name: advlib's class name (``FGSM``, ``LinfPGD``, ``L2PGD``, ``L2CarliniWagnerAttack``).
+        norm: ``"linf"`` or ``"l2"``.
+        steps: gradient steps per epsilon (per binary-search step for C&W).
+        rel_stepsize: step size relative to epsilon (absolute step size for C&W's Adam).
+        random_start: whether PGD starts from a random point of the ball (seeded).
+        epsilons: the budgets; every implementation runs once per epsilon. Empty for C&W, which
+            runs once (unbounded) and reports the minimal adversarials.
+        binary_steps: C&W's binary search steps over the constant (0 for other attacks).
+        initial_const: C&W's initial trade-off constant.
+    """
+
+    name: str
+    norm: str
+    steps: int
+    rel_stepsize: float
+    random_start: bool
+    epsilons: tuple[float, ...]
+    binary_steps: int = 0
+    initial_const: float = 1e-3
+
+    @property
+    def is_minimization(self) -> bool:
+        return self.binary_steps > 0
+
+    @property
+    def gradient_steps(self) -> int:
+        """Gradient evaluations per epsilon (per call for C&W)."""
+        return self.steps * max(self.binary_steps, 1)
+
+
+LINF_EPSILONS = (0.002, 0.005, 0.01, 0.02)
+L2_EPSILONS = (0.05, 0.1, 0.2, 0.4)
+
+ATTACK_SPECS: dict[str, AttackSpec] = {
+    "FGSM": AttackSpec("FGSM", "linf", 1, 1.0, False, LINF_EPSILONS),
+    "LinfPGD": AttackSpec("LinfPGD", "linf", 40, 0.01 / 0.3, True, LINF_EPSILONS),
+    "L2PGD": AttackSpec("L2PGD", "l2", 50, 0.025, True, L2_EPSILONS),
+    "L2CarliniWagnerAttack": AttackSpec(
+        "L2CarliniWagnerAttack", "l2", 100, 0.01, False, (), binary_steps=5
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One network at one batch size under one attack."""
+
+    network: str
+    batch: int
+    attack: AttackSpec
+    repeats: int = 3
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def key(self) -> str:
+        return f"{self.network}/{self.batch}/{self.attack.name}"
+
+
+def cases(quick: bool = False, repeats: int = 3) -> list[Case]:
+    """The benchmark grid. ``quick``: the digits CNN and MLP with fewer steps, one ResNet size."""
+    attacks = list(ATTACK_SPECS.values())
+    if quick:
+        short = {
+            "LinfPGD": 10,
+            "L2PGD": 10,
+            "L2CarliniWagnerAttack": 10,
+        }
+        quick_attacks = [
+            replace(
+                a,
+                steps=short.get(a.name, a.steps),
+                binary_steps=min(a.binary_steps, 2),
+            )
+            for a in attacks
+        ]
+        grid = [(net, 256, a) for net in ("digits", "mlp") for a in quick_attacks]
+        grid += [("resnet", 32, a) for a in quick_attacks if a.name in ("FGSM", "LinfPGD")]
+        return [Case(n, b, a, repeats) for n, b, a in grid]
+    grid = [(net, 256, a) for net in ("digits", "mlp") for a in attacks]
+    resnet_attacks = [a for a in attacks if not a.is_minimization]
+    grid += [("resnet", batch, a) for batch in (32, 128, 512) for a in resnet_attacks]
+    grid += [("resnet", 32, a) for a in attacks if a.is_minimization]
+    return [Case(n, b, a, repeats) for n, b, a in grid]
