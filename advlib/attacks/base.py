@@ -23,7 +23,7 @@ from typing import Any, ClassVar, NamedTuple, cast
 import eagerpy as ep
 import numpy as np
 
-from .._tensors import dtype_kind
+from .._tensors import atleast_kd, dtype_kind, flat_batch
 from ..criteria import Criterion, Misclassification
 from ..models.base import Model
 from ..norms import Norm
@@ -69,7 +69,13 @@ class Attack(ABC):
         return f"{type(self).__name__}({args})"
 
     def __call__(
-        self, model: Model, inputs: Any, criterion: Any, *, epsilons: Any = None
+        self,
+        model: Model,
+        inputs: Any,
+        criterion: Any,
+        *,
+        epsilons: Any = None,
+        batch_size: int | None = None,
     ) -> AttackResult:
         """Attack ``inputs`` of ``model``.
 
@@ -82,28 +88,69 @@ class Attack(ABC):
             epsilons: a perturbation budget in the attack's norm, or a list of them.
                 ``None`` is allowed for minimization attacks: no budget, return the minimal
                 adversarials found.
+            batch_size: attack at most this many inputs at a time, bounding memory for large
+                inputs; results are concatenated. Default None: the whole batch at once.
 
         Returns:
             ``AttackResult(raw, clipped, success)`` in the type, dtype and device of ``inputs``;
             see the module documentation for the exact meaning of each.
         """
         eps_list, single = parse_epsilons(epsilons, self.accepts_unbounded, type(self).__name__)
+        chunk = parse_batch_size(batch_size)
         self._check_model(model)
+        criterion = as_criterion(criterion)
         x, restore = model.to_tensor(inputs, "inputs", floating=True)
         check_inputs(x, model)
         x = x.clip(*model.bounds)
-        outputs = model(x)
-        check_outputs(outputs, x.shape[0])
-        if self.requires_grad:
-            warn_if_probabilities(outputs, type(self).__name__)
-        bound = as_criterion(criterion).bind(model, outputs)
-        self._check_criterion(bound)
-
-        raw, clipped, success = self._attack_all(model, x, bound, eps_list)
+        n = x.shape[0]
+        chunk = n if chunk is None else min(chunk, n)
+        if n == 0:
+            raw, clipped, success = self._empty(model, x, criterion, len(eps_list))
+        else:
+            outputs = model(x[:chunk])
+            check_outputs(outputs, chunk)
+            if self.requires_grad:
+                warn_if_probabilities(outputs, type(self).__name__)
+            bound = criterion.bind(model, outputs, n=n)
+            self._check_criterion(bound)
+            raw, clipped, success = self._attack_chunks(model, x, bound, eps_list, chunk)
         success_t = ep.stack(success, axis=0)
         if single:
             return AttackResult(restore(raw[0]), restore(clipped[0]), restore(success_t[0]))
         return AttackResult(restore.many(raw), restore.many(clipped), restore(success_t))
+
+    def _attack_chunks(
+        self,
+        model: Model,
+        inputs: ep.Tensor,
+        criterion: Criterion,
+        epsilons: list[float | None],
+        chunk: int,
+    ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
+        """Attack ``chunk`` inputs at a time; samples whose results are not finite fail."""
+        n = inputs.shape[0]
+        pieces = []
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            part = inputs[start:stop] if chunk < n else inputs
+            part_criterion = criterion.sliced(start, stop) if chunk < n else criterion
+            raw, clipped, success = self._attack_all(model, part, part_criterion, epsilons)
+            pieces.append(_discard_nonfinite(part, raw, clipped, success, type(self).__name__))
+        if len(pieces) == 1:
+            return pieces[0]
+        return tuple(  # type: ignore[return-value]
+            [ep.concatenate([p[field][k] for p in pieces], axis=0) for k in range(len(epsilons))]
+            for field in range(3)
+        )
+
+    def _empty(
+        self, model: Model, inputs: ep.Tensor, criterion: Criterion, k: int
+    ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
+        """An empty batch: empty results, after the labels are checked to be empty too."""
+        outputs = ep.zeros(inputs, (0, 2))
+        criterion.bind(model, outputs, n=0)
+        nothing = ep.zeros(inputs, (0,)) > 0
+        return [inputs] * k, [inputs] * k, [nothing] * k
 
     @abstractmethod
     def _attack_all(
@@ -145,7 +192,10 @@ class Attack(ABC):
         return (type(self).__qualname__, settings, *extra)
 
     def _success(self, model: Model, criterion: Criterion, x: ep.Tensor) -> ep.Tensor:
-        return criterion(x, model(x))
+        """The criterion on ``x``; a sample whose logits are not finite counts as failed."""
+        logits = model(x)
+        finite = ep.logical_not(ep.logical_or(ep.isnan(logits), ep.isinf(logits))).all(axis=-1)
+        return ep.logical_and(criterion(x, logits), finite)
 
 
 class FixedEpsilonAttack(Attack):
@@ -204,6 +254,45 @@ class MinimizationAttack(Attack):
         return [raw] * len(epsilons), clips, successes
 
 
+def _discard_nonfinite(
+    inputs: ep.Tensor,
+    raw: list[ep.Tensor],
+    clipped: list[ep.Tensor],
+    success: list[ep.Tensor],
+    attack_name: str,
+) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
+    """Samples whose perturbed inputs became NaN/Inf (a model that overflows) are returned
+    unperturbed and failed, with a warning; the other samples are untouched."""
+    new_raw, new_clipped, new_success, bad_any = [], [], [], []
+    for r, c, s in zip(raw, clipped, success):
+        finite = _finite_rows(r) if r is c else ep.logical_and(_finite_rows(r), _finite_rows(c))
+        keep = atleast_kd(finite, inputs.ndim)
+        new_raw.append(ep.where(keep, r, inputs))
+        new_clipped.append(ep.where(keep, c, inputs))
+        new_success.append(ep.logical_and(s, finite))
+        bad_any.append(ep.logical_not(finite).any())
+    if bool(ep.stack(bad_any).any().item()):
+        warnings.warn(
+            f"{attack_name}: the model produced NaN or infinite values for some samples; "
+            "they are returned unperturbed and counted as failed",
+            stacklevel=4,
+        )
+    return new_raw, new_clipped, new_success
+
+
+def _finite_rows(t: ep.Tensor) -> ep.Tensor:
+    flat = flat_batch(t)
+    return ep.logical_not(ep.logical_or(ep.isnan(flat), ep.isinf(flat))).all(axis=-1)
+
+
+def parse_batch_size(batch_size: Any) -> int | None:
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an int >= 1 or None, got {batch_size!r}")
+    return batch_size
+
+
 # ---------------------------------------------------------------------- boundary checks
 def parse_epsilons(
     epsilons: Any, accepts_unbounded: bool, attack_name: str
@@ -211,14 +300,15 @@ def parse_epsilons(
     """``(list of epsilons, whether a single epsilon was given)``, validated."""
     if isinstance(epsilons, ep.Tensor):
         epsilons = epsilons.numpy()
-    single = epsilons is None or isinstance(epsilons, numbers.Real) or (
-        isinstance(epsilons, np.ndarray) and epsilons.ndim == 0
+    single = (
+        epsilons is None
+        or isinstance(epsilons, numbers.Real)
+        or (isinstance(epsilons, np.ndarray) and epsilons.ndim == 0)
     )
     values = [epsilons] if single else epsilons
     if not single and not isinstance(epsilons, Sequence | np.ndarray):
         raise TypeError(
-            "epsilons: expected a number, a list of numbers or None, "
-            f"got {type(epsilons).__name__}"
+            f"epsilons: expected a number, a list of numbers or None, got {type(epsilons).__name__}"
         )
     if not single and len(values) == 0:
         raise ValueError("epsilons: expected at least one epsilon, got an empty list")

@@ -26,8 +26,14 @@ class Criterion(ABC):
         """A bool tensor of shape (N,): True where ``perturbed`` is adversarial."""
 
     @abstractmethod
-    def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
-        """A copy whose labels live on ``model``'s backend, validated against ``outputs``."""
+    def bind(self, model: Model, outputs: ep.Tensor, n: int | None = None) -> Criterion:
+        """A copy whose labels live on ``model``'s backend, validated against the model's
+        ``outputs`` (for the number of classes) and the batch size ``n`` (default: the
+        number of rows of ``outputs``)."""
+
+    @abstractmethod
+    def sliced(self, start: int, stop: int) -> Criterion:
+        """The criterion for inputs ``start:stop`` of a bound criterion."""
 
     def gradient_target(self) -> tuple[ep.Tensor, bool]:
         """``(classes, targeted)`` for loss-based attacks: classes to move away from (untargeted)
@@ -61,8 +67,11 @@ class _Combined(Criterion):
         a, b = self.a(perturbed, outputs), self.b(perturbed, outputs)
         return ep.logical_and(a, b) if self.op == "and" else ep.logical_or(a, b)
 
-    def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
-        return _Combined(self.a.bind(model, outputs), self.b.bind(model, outputs), self.op)
+    def bind(self, model: Model, outputs: ep.Tensor, n: int | None = None) -> Criterion:
+        return _Combined(self.a.bind(model, outputs, n), self.b.bind(model, outputs, n), self.op)
+
+    def sliced(self, start: int, stop: int) -> Criterion:
+        return _Combined(self.a.sliced(start, stop), self.b.sliced(start, stop), self.op)
 
     def gradient_target(self) -> tuple[ep.Tensor, bool]:
         """The first component's classes: losses follow the left-most labelled criterion."""
@@ -72,13 +81,16 @@ class _Combined(Criterion):
             return self.b.gradient_target()
 
 
-def bind_classes(model: Model, value: Any, outputs: ep.Tensor, name: str) -> ep.Tensor:
-    """Validate class indices (shape (N,), integers in [0, classes)) and move them to the
+def bind_classes(
+    model: Model, value: Any, outputs: ep.Tensor, name: str, n: int | None = None
+) -> ep.Tensor:
+    """Validate class indices (shape (n,), integers in [0, classes)) and move them to the
     model's backend with the dtype ``argmax`` returns there."""
-    if isinstance(value, ep.Tensor) and value.raw is None:
+    if value is None:
         raise TypeError(f"{name}: expected class indices, got None")
     classes, _ = model.to_tensor(value, name, floating=False)
-    n, num_classes = outputs.shape
+    num_classes = outputs.shape[-1]
+    n = outputs.shape[0] if n is None else n
     if dtype_kind(classes) != "int":
         raise TypeError(f"{name}: expected integer class indices, got dtype {classes.dtype}")
     if classes.shape != (n,):

@@ -29,8 +29,11 @@ class Misclassification(Criterion):
         adversarial: ep.Tensor = outputs.argmax(axis=-1) != self.labels
         return adversarial
 
-    def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
-        return type(self)(bind_classes(model, self.labels, outputs, "labels"))
+    def bind(self, model: Model, outputs: ep.Tensor, n: int | None = None) -> Criterion:
+        return type(self)(bind_classes(model, self.labels, outputs, "labels", n))
+
+    def sliced(self, start: int, stop: int) -> Criterion:
+        return type(self)(self.labels[start:stop])
 
     def gradient_target(self) -> tuple[ep.Tensor, bool]:
         return self.labels, False
@@ -41,10 +44,13 @@ class TargetedMisclassification(Criterion):
 
     Args:
         target_classes: the wanted class of every input, shape (N,), any integer dtype.
+        labels: the true classes (optional, default None); when given, a target equal to its
+            true label is refused with a ValueError.
     """
 
-    def __init__(self, target_classes: Any) -> None:
+    def __init__(self, target_classes: Any, labels: Any = None) -> None:
         self.target_classes = target_classes
+        self.labels = labels
 
     def __repr__(self) -> str:
         return "TargetedMisclassification(target_classes)"
@@ -53,8 +59,22 @@ class TargetedMisclassification(Criterion):
         adversarial: ep.Tensor = outputs.argmax(axis=-1) == self.target_classes
         return adversarial
 
-    def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
-        return type(self)(bind_classes(model, self.target_classes, outputs, "target_classes"))
+    def bind(self, model: Model, outputs: ep.Tensor, n: int | None = None) -> Criterion:
+        targets = bind_classes(model, self.target_classes, outputs, "target_classes", n)
+        if self.labels is None:
+            return type(self)(targets)
+        labels = bind_classes(model, self.labels, outputs, "labels", n)
+        same = (targets == labels).astype(outputs.dtype).sum().item()
+        if same:
+            raise ValueError(
+                f"target_classes: must differ from the true labels, but {int(same)} of "
+                f"{targets.shape[0]} samples have a target equal to their label"
+            )
+        return type(self)(targets, labels)
+
+    def sliced(self, start: int, stop: int) -> Criterion:
+        labels = None if self.labels is None else self.labels[start:stop]
+        return type(self)(self.target_classes[start:stop], labels)
 
     def gradient_target(self) -> tuple[ep.Tensor, bool]:
         return self.target_classes, True
@@ -84,13 +104,16 @@ class TopKMisclassification(Criterion):
         adversarial: ep.Tensor = rank >= self.k
         return adversarial
 
-    def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
+    def bind(self, model: Model, outputs: ep.Tensor, n: int | None = None) -> Criterion:
         num_classes = outputs.shape[-1]
         if self.k >= num_classes:
             raise ValueError(
                 f"k: must be smaller than the model's {num_classes} classes, got k={self.k}"
             )
-        return type(self)(bind_classes(model, self.labels, outputs, "labels"), self.k)
+        return type(self)(bind_classes(model, self.labels, outputs, "labels", n), self.k)
+
+    def sliced(self, start: int, stop: int) -> Criterion:
+        return type(self)(self.labels[start:stop], self.k)
 
     def gradient_target(self) -> tuple[ep.Tensor, bool]:
         return self.labels, False
