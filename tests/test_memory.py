@@ -20,7 +20,8 @@ def rss_mb():
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
-net = torch.nn.Sequential(torch.nn.Linear(20, 4096), torch.nn.ReLU(), torch.nn.Linear(4096, 10)).eval()
+layers = [torch.nn.Linear(20, 4096), torch.nn.ReLU(), torch.nn.Linear(4096, 10)]
+net = torch.nn.Sequential(*layers).eval()
 model = advlib.PyTorchModel(net, bounds=(0, 1))
 n = int(sys.argv[1])
 x = np.random.default_rng(0).uniform(0, 1, (n, 20)).astype(np.float32)

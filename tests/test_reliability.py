@@ -50,7 +50,7 @@ def test_target_equal_to_label_is_refused(backend: str) -> None:
     model = cnn_model(backend)
     labels = np.arange(50) % 10
     criterion = advlib.TargetedMisclassification(labels, labels=labels)
-    with pytest.raises(ValueError, match="target_classes: must differ.*50 of 50"):
+    with pytest.raises(ValueError, match=r"target_classes: must differ.*50 of 50"):
         attacks.FGSM()(model, X, criterion, epsilons=0.1)
 
 
@@ -60,19 +60,19 @@ def _overflowing_model(backend: str, oracle: LinearOracle) -> advlib.Model:
     if backend == "torch":
         import torch
 
-        def net(x):  # noqa: ANN001, ANN202
+        def net(x):
             return x @ torch.as_tensor(w) + torch.as_tensor(b) + torch.log(x[:, :1] - 0.2) * 0
 
     elif backend == "tensorflow":
         import tensorflow as tf
 
-        def net(x):  # noqa: ANN001, ANN202
+        def net(x):
             return x @ tf.constant(w) + tf.constant(b) + tf.math.log(x[:, :1] - 0.2) * 0
 
     else:
         import jax.numpy as jnp
 
-        def net(x):  # noqa: ANN001, ANN202
+        def net(x):
             return x @ jnp.asarray(w) + jnp.asarray(b) + jnp.log(x[:, :1] - 0.2) * 0
 
     return getattr(
@@ -89,7 +89,7 @@ def test_nan_samples_fail_without_poisoning_the_others(backend: str) -> None:
     good = slice(8, None)
     attack = attacks.L2BasicIterativeAttack(steps=10)
     with pytest.warns(UserWarning, match="NaN or infinite"):
-        raw, clipped, success = attack(model, x, oracle.labels, epsilons=1.0)
+        _raw, clipped, success = attack(model, x, oracle.labels, epsilons=1.0)
     reference = attack(model, x[good], oracle.labels[good], epsilons=1.0)
     np.testing.assert_array_equal(clipped[:8], x[:8])
     assert not success[:8].any()
@@ -130,7 +130,7 @@ def test_probability_outputs_warn_once(backend: str) -> None:
     logits_model = oracle.model(backend)
 
     class Softmax(type(logits_model)):  # type: ignore[misc]
-        def _forward(self, raw):  # noqa: ANN001, ANN202
+        def _forward(self, raw):
             import eagerpy as ep
 
             return ep.softmax(ep.astensor(super()._forward(raw)), axis=-1).raw
