@@ -12,7 +12,7 @@ from advlib.zoo.architectures import build
 pytestmark = pytest.mark.gpu
 
 
-def _cuda_torch():  # noqa: ANN202
+def _cuda_torch():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
@@ -26,9 +26,9 @@ def test_torch_inputs_and_results_stay_on_the_gpu() -> None:
     assert model.device.type == "cuda"
     x = torch.rand(64, 1, 8, 8, device="cuda")
     y = torch.randint(0, 10, (64,), device="cuda")
-    raw, clipped, success = advlib.attacks.LinfPGD(steps=5, seed=0)(model, x, y, epsilons=0.1)
+    _raw, clipped, success = advlib.attacks.LinfPGD(steps=5, seed=0)(model, x, y, epsilons=0.1)
     assert clipped.device == x.device and success.device == x.device
-    _, cpu_clipped, cpu_success = advlib.attacks.LinfPGD(steps=5, seed=0)(
+    _, _cpu_clipped, cpu_success = advlib.attacks.LinfPGD(steps=5, seed=0)(
         advlib.PyTorchModel(build("torch", CNN_LAYERS, cnn_weights(), (1, 8, 8)), bounds=(0, 1)),
         x.cpu(),
         y.cpu(),
