@@ -203,10 +203,25 @@ def test_top_k_larger_than_classes(model: advlib.Model) -> None:
         _call(model, labels=advlib.TopKMisclassification(Y, k=10))
 
 
-@pytest.mark.skipif(not (available("torch") and available("jax")), reason="needs torch and jax")
-def test_tensors_of_another_framework_are_refused() -> None:
-    model = cnn_model("torch")
-    with pytest.raises(TypeError, match=r"PyTorchModel takes torch tensors.*got jax"):
-        _call(model, inputs=native("jax", X))
-    with pytest.raises(TypeError, match="labels"):
-        _call(model, labels=native("jax", Y))
+@pytest.mark.parametrize(
+    ("model_framework", "tensor_framework"),
+    [
+        (m, t)
+        for m in ("torch", "tensorflow", "jax")
+        for t in ("torch", "tensorflow", "jax")
+        if m != t
+    ],
+)
+def test_tensors_of_another_framework_are_refused(
+    model_framework: str, tensor_framework: str, cache: dict[str, advlib.Model]
+) -> None:
+    if not (available(model_framework) and available(tensor_framework)):
+        pytest.skip("needs both frameworks")
+    if model_framework not in cache:
+        cache[model_framework] = cnn_model(model_framework)
+    model = cache[model_framework]
+    wrapper = type(model).__name__
+    with pytest.raises(TypeError, match=rf"inputs: {wrapper} takes {model_framework} tensors"):
+        _call(model, inputs=native(tensor_framework, X))
+    with pytest.raises(TypeError, match=f"labels: {wrapper}.*got {tensor_framework}"):
+        _call(model, labels=native(tensor_framework, Y))
