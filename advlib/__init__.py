@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import attacks, criteria, norms, utils
+from . import attacks, criteria, norms, utils, zoo
 from .attacks import Attack, AttackResult
 from .criteria import (
     Criterion,
@@ -20,6 +20,7 @@ from .criteria import (
     TargetedMisclassification,
     TopKMisclassification,
 )
+from .evaluation import RobustnessReport, evaluate
 from .models import Model
 
 if TYPE_CHECKING:
@@ -36,14 +37,17 @@ __all__ = [
     "Model",
     "NumPyModel",
     "PyTorchModel",
+    "RobustnessReport",
     "TargetedMisclassification",
     "TensorFlowModel",
     "TopKMisclassification",
     "__version__",
     "attacks",
     "criteria",
+    "evaluate",
     "norms",
     "utils",
+    "zoo",
 ]
 
 _MODELS = ("PyTorchModel", "TensorFlowModel", "JAXModel", "NumPyModel")

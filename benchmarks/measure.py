@@ -19,8 +19,12 @@ _MIB = 1024 * 1024
 
 @dataclass
 class Measurement:
+    """One call: wall-clock seconds, peak memory, the peak's growth over the memory in use
+    just before the call (what the call itself needed), and the call's result."""
+
     seconds: float
     peak_mib: float | None
+    added_mib: float | None
     result: Any
 
 
@@ -75,9 +79,9 @@ class MemoryProbe:
         import jax
 
         # JAX cannot reset its peak: this is the process's peak so far.
-        stats = jax.devices()[0].memory_stats() or {}
-        peak = stats.get("peak_bytes_in_use")
-        return None if peak is None else float(peak) / _MIB
+        stats: dict[str, Any] = jax.devices()[0].memory_stats() or {}
+        in_use = stats.get("peak_bytes_in_use")
+        return None if in_use is None else float(in_use) / _MIB
 
 
 def synchronize(framework: str, device: str) -> None:
@@ -94,8 +98,11 @@ def measure(
     """Time one call of ``fn`` (which must return host data or wait for the device)."""
     synchronize(framework, device)
     probe.reset()
+    before = probe.peak_mib()
     start = time.perf_counter()
     result = fn()
     synchronize(framework, device)
     seconds = time.perf_counter() - start
-    return Measurement(seconds, probe.peak_mib(), result)
+    peak = probe.peak_mib()
+    added = None if peak is None or before is None else max(peak - before, 0.0)
+    return Measurement(seconds, peak, added, result)

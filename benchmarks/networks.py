@@ -118,7 +118,9 @@ def _torch_resnet(weights: Weights) -> Any:
         w = weights[f"{name}.w"]
         # Strided 3x3 convs pad (0, 1) like Keras / XLA "SAME", so all frameworks agree.
         padding = w.shape[2] // 2 if stride == 1 else 0
-        layer = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], stride=stride, padding=padding, bias=bias)
+        layer = nn.Conv2d(
+            w.shape[1], w.shape[0], w.shape[2], stride=stride, padding=padding, bias=bias
+        )
         layer.weight = tensor(f"{name}.w")
         if bias:
             layer.bias = tensor(f"{name}.b")

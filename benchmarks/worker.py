@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .config import SEED, Case, cases
-from .implementations import Setup, implementations, installed, unsupported
+from .implementations import Setup, implementations, installed, note, unsupported
 from .measure import MemoryProbe, measure
 from .networks import NETWORKS, build_network
 
@@ -53,15 +53,37 @@ def device_problem(framework: str, device: str) -> str | None:
     return None if jax.devices()[0].platform == "gpu" else "JAX sees no GPU (install jax[cuda])"
 
 
-def configure(framework: str, device: str) -> None:
-    """Pin the framework to ``device`` before anything is built."""
+def thread_environment(threads: int | None) -> dict[str, str]:
+    """Environment variables that cap CPU threads (must be set before a framework starts)."""
+    if threads is None:
+        return {}
+    return {
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "XLA_FLAGS": (
+            f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+            f"intra_op_parallelism_threads={threads}"
+        ),
+    }
+
+
+def configure(framework: str, device: str, threads: int | None = None) -> None:
+    """Pin the framework to ``device`` (and ``threads`` CPU threads) before anything is built."""
     if framework == "jax" and device == "cpu":
         import jax
 
-        jax.config.update("jax_platforms", "cpu")
+        config: Any = jax.config
+        config.update("jax_platforms", "cpu")
+    if framework == "torch" and threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     if framework == "tensorflow":
         import tensorflow as tf
 
+        if threads is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
         for gpu in tf.config.list_physical_devices("GPU"):
             if device == "cpu":
                 tf.config.set_visible_devices([], "GPU")
@@ -107,14 +129,17 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 def predict(framework: str, net: Any, x: Any) -> np.ndarray:
+    """The network's predicted classes for ``x``."""
     if framework == "torch":
         import torch
 
         with torch.no_grad():
-            return to_numpy(net(x)).argmax(-1)
-    if framework == "tensorflow":
-        return to_numpy(net(x, training=False)).argmax(-1)
-    return to_numpy(net(x)).argmax(-1)
+            logits = to_numpy(net(x))
+    elif framework == "tensorflow":
+        logits = to_numpy(net(x, training=False))
+    else:
+        logits = to_numpy(net(x))
+    return np.asarray(logits.argmax(-1))
 
 
 def batch_data(setup: Setup, network: str, batch: int) -> tuple[Any, Any, np.ndarray]:
@@ -151,7 +176,8 @@ def run_case(
             "batch": case.batch, "attack": spec.name, "impl": name,
             "steps": spec.steps, "binary_steps": spec.binary_steps,
             "epsilons": list(spec.epsilons), "times_s": [], "peak_mib": None,
-            "memory": probe.kind, "error": reason,
+            "added_mib": None,
+            "memory": probe.kind, "error": reason, "note": note(impl, spec),
         }
         records[name] = record
         if reason is None:
@@ -180,9 +206,9 @@ def run_case(
         for name in order[shift:] + order[:shift]:
             m = call(name)
             records[name]["times_s"].append(m.seconds)
-            if m.peak_mib is not None:
-                previous = records[name]["peak_mib"] or 0.0
-                records[name]["peak_mib"] = max(previous, m.peak_mib)
+            for field, value in (("peak_mib", m.peak_mib), ("added_mib", m.added_mib)):
+                if value is not None:
+                    records[name][field] = max(records[name][field] or 0.0, value)
     for name in order:
         records[name]["median_s"] = statistics.median(records[name]["times_s"])
     log("    " + "  ".join(
@@ -212,6 +238,7 @@ def run_backend(
     repeats: int,
     networks: list[str] | None = None,
     attacks: list[str] | None = None,
+    threads: int | None = None,
     log: Log = _log,
 ) -> dict[str, Any]:
     """Every case for one backend: ``{"backend", "device", "versions", "messages", "records"}``."""
@@ -222,10 +249,11 @@ def run_backend(
         result["messages"].append(f"{framework}: skipped ({problem})")
         log(result["messages"][-1])
         return result
-    configure(framework, device)
+    configure(framework, device, threads)
     result["versions"] = versions(framework)
+    result["threads"] = threads
     selected = [
-        c for c in cases(quick, repeats)
+        c for c in cases(quick, repeats, device)
         if (networks is None or c.network in networks)
         and (attacks is None or c.attack.name in attacks)
     ]
@@ -239,7 +267,7 @@ def run_backend(
         if network not in nets:
             nets[network] = _place(framework, device, build_network(framework, network))
         setup = Setup(framework, device, nets[network])
-        impls, skipped = implementations(setup)
+        impls, skipped = implementations(setup, network)
         for message in skipped:
             if f"{framework}: {message}" not in result["messages"]:
                 result["messages"].append(f"{framework}: {message}")
@@ -263,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads per framework")
     parser.add_argument("--networks", default=None, help="comma-separated subset")
     parser.add_argument("--attacks", default=None, help="comma-separated subset")
     parser.add_argument("--out", required=True, help="where to write this backend's JSON")
@@ -271,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         args.backend, args.device, args.quick, args.repeats,
         args.networks.split(",") if args.networks else None,
         args.attacks.split(",") if args.attacks else None,
+        args.threads,
     )
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)

@@ -9,6 +9,9 @@ import pytest
 from helpers import available
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One intra-op thread per framework: on 2 cores, small ops with two threads were 20-30x
+# slower (thread hand-off dominates). Read by torch at import, before any test imports it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 GRADIENT_BACKENDS = ["torch", "tensorflow", "jax"]
 ALL_BACKENDS = [*GRADIENT_BACKENDS, "numpy"]

@@ -68,28 +68,36 @@ def _solve_saturating(
     return ep.where(feasible, ep.maximum(s, 0.0), last_break)
 
 
-def l1_box_projection(
-    v: ep.Tensor, eps: ep.Tensor, lo: ep.Tensor, hi: ep.Tensor, iterations: int = 40
-) -> ep.Tensor:
+def l1_box_projection(v: ep.Tensor, eps: ep.Tensor, lo: ep.Tensor, hi: ep.Tensor) -> ep.Tensor:
     """The Euclidean projection of perturbations ``v`` onto ``{||d||_1 <= eps, lo <= d <= hi}``.
 
-    The solution is ``d_i = sign(v_i) * clip(|v_i| - theta, 0, cap_i)``; ``theta >= 0`` makes the
-    L1 norm ``eps`` and is found by bisection (``iterations`` halvings of ``[0, max |v|]``), taking
-    the upper end so the result never exceeds ``eps``.
+    The solution is ``d_i = sign(v_i) * clip(|v_i| - theta, 0, cap_i)`` with ``cap_i`` the room
+    in the box on the side of ``v_i``, and ``theta >= 0`` the value that makes the L1 norm
+    ``eps``. Writing ``clip(b - theta, 0, b - a) = relu(b - theta) - relu(a - theta)`` with
+    ``b = |v|`` and ``a = |v| - cap``, the norm is ``sum_k w_k relu(t_k - theta)`` over the 2D
+    breakpoints ``t`` (weights +1 for ``b``, -1 for ``a``), solved exactly after sorting them.
     """
-    cap = ep.where(v >= 0, hi, -lo)
     magnitude = v.abs()
+    cap = ep.where(v >= 0, hi, -lo)
 
     def shrunk(theta: ep.Tensor) -> ep.Tensor:
-        return ep.minimum(ep.maximum(magnitude - theta[:, None], 0.0), cap)
+        return ep.minimum(ep.maximum(magnitude - theta, 0.0), cap)
 
-    low = ep.zeros_like(magnitude[:, 0])
-    high = magnitude.max(axis=-1)
-    for _ in range(iterations):
-        middle = (low + high) / 2
-        too_big = shrunk(middle).sum(axis=-1) > eps
-        low = ep.where(too_big, middle, low)
-        high = ep.where(too_big, high, middle)
-    inside = shrunk(low * 0).sum(axis=-1) <= eps
-    theta = ep.where(inside, 0.0, high)
+    eps_col = eps[:, None] if eps.ndim == 1 else eps
+    breaks = ep.concatenate([magnitude, magnitude - cap], axis=-1)
+    weights = ep.concatenate([ep.ones_like(magnitude), -ep.ones_like(magnitude)], axis=-1)
+    order = breaks.argsort(axis=-1).flip(axis=-1)  # descending
+    breaks = ep.take_along_axis(breaks, order, axis=-1)
+    weights = ep.take_along_axis(weights, order, axis=-1)
+    count = weights.cumsum(axis=-1)  # active coordinates once theta is below each breakpoint
+    total = (weights * breaks).cumsum(axis=-1)
+    # the norm at each breakpoint: sum over the breakpoints above it of w_k (t_k - t)
+    norm_at = (total - weights * breaks) - breaks * (count - weights)
+    k = (norm_at < eps_col).astype(v.dtype).sum(axis=-1, keepdims=True) - 1
+    index = ep.maximum(k, 0.0).astype(order.dtype)
+    active = ep.take_along_axis(count, index, axis=-1)
+    summed = ep.take_along_axis(total, index, axis=-1)
+    theta = (summed - eps_col) / ep.maximum(active, 1.0)
+    inside = shrunk(ep.zeros_like(eps_col)).sum(axis=-1, keepdims=True) <= eps_col
+    theta = ep.where(inside, 0.0, ep.maximum(theta, 0.0))
     return v.sign() * shrunk(theta)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import eagerpy as ep
 
-from ._losses import best_other_logit, class_logit, class_mask
+from ._losses import best_other_logit, class_logit, without_classes
 
 # Keeps the DLR denominator away from zero when the top logits coincide.
 _DLR_TINY = 1e-12
-_EXCLUDED = -1e9
 
 #: Names of the losses APGD accepts.
 LOSSES = ("ce", "dlr")
@@ -61,6 +60,5 @@ def targeted_dlr(logits: ep.Tensor, targets: ep.Tensor, labels: ep.Tensor | None
 def ranked_other_class(logits: ep.Tensor, labels: ep.Tensor, rank: int) -> ep.Tensor:
     """The class with the ``rank``-th largest logit (1 = largest) among the classes other than
     ``labels``, per sample. APGD-T and FAB-T attack these classes in turn."""
-    masked = ep.where(class_mask(logits, labels), _EXCLUDED, logits)
-    order = masked.argsort(axis=-1).flip(axis=-1)
+    order = without_classes(logits, labels).argsort(axis=-1).flip(axis=-1)
     return order[:, rank - 1].astype(labels.dtype)

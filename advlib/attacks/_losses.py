@@ -25,9 +25,14 @@ def class_logit(logits: ep.Tensor, classes: ep.Tensor) -> ep.Tensor:
     return ep.take_along_axis(logits, classes[:, None], axis=-1)[:, 0]
 
 
+def without_classes(logits: ep.Tensor, classes: ep.Tensor) -> ep.Tensor:
+    """``logits`` with ``classes[i]`` of row i pushed far below every other logit."""
+    return ep.where(class_mask(logits, classes), _EXCLUDED, logits)
+
+
 def best_other_logit(logits: ep.Tensor, classes: ep.Tensor) -> ep.Tensor:
     """The largest logit of each row among all classes except ``classes[i]``, shape (N,)."""
-    return ep.where(class_mask(logits, classes), _EXCLUDED, logits).max(axis=-1)
+    return without_classes(logits, classes).max(axis=-1)
 
 
 def margin(logits: ep.Tensor, classes: ep.Tensor, targeted: bool) -> ep.Tensor:

@@ -57,6 +57,29 @@ def still_active(active: ep.Tensor, best_size: ep.Tensor, early_stop: float | No
     return ep.logical_and(active, best_size > early_stop)
 
 
+def bisect_constants(
+    found: ep.Tensor, consts: ep.Tensor, lower: ep.Tensor, upper: ep.Tensor
+) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+    """One round of the per-sample search over the loss constant of C&W and EAD.
+
+    A constant that produced an adversarial becomes the upper bound, one that did not the lower
+    bound; the next constant is their midpoint, or ten times larger while no upper bound exists.
+    Returns ``(consts, lower, upper)``.
+    """
+    upper = ep.where(found, consts, upper)
+    lower = ep.where(found, lower, consts)
+    consts = ep.where(ep.isinf(upper), consts * 10, (lower + upper) / 2)
+    return consts, lower, upper
+
+
+def stalled(losses: ep.Tensor, previous: ep.Tensor, active: ep.Tensor) -> bool:
+    """The reference early abort of C&W and EAD: the total loss of the running samples fell by
+    less than 0.01% since the last check (one device-to-host transfer)."""
+    mask = active.astype(losses.dtype)
+    totals = ep.stack([(losses * mask).sum(), (previous * mask).sum()]).numpy()
+    return not totals[0] <= 0.9999 * totals[1]
+
+
 def any_active(active: ep.Tensor) -> bool:
     """Whether any sample still runs (one device-to-host transfer: call it rarely)."""
     return bool(active.any().item())

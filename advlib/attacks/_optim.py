@@ -48,8 +48,18 @@ def cosine_schedule(start: float, end: float, steps: int) -> list[float]:
 
 
 def schedule_tensor(like: ep.Tensor, values: list[float]) -> ep.Tensor:
-    """A per-step schedule moved to the device once; index it with the step number."""
+    """A per-step schedule moved to the device once; read it with :func:`at_step`."""
     return ep.from_numpy(like, np.asarray(values, dtype=dtype_name(like)))
+
+
+def at_step(schedule: ep.Tensor, step_index: ep.Tensor) -> ep.Tensor:
+    """``schedule[step_index]`` for a 0-d step counter tensor, inside compiled code.
+
+    A masked sum instead of indexing: the counter is a traced value, and a Python index would
+    make eager JAX compile one gather per step.
+    """
+    positions = ep.arange(schedule, schedule.shape[0]).astype(schedule.dtype)
+    return ep.where(positions == step_index, schedule, 0.0).sum()
 
 
 def check_interval(steps: int) -> int:

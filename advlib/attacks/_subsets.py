@@ -3,55 +3,112 @@ results back. Rows are chosen on the host between attacks, never inside a loop."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import eagerpy as ep
 import numpy as np
 
 from .._tensors import atleast_kd
-from ..criteria import Criterion
+from ..criteria import (
+    Criterion,
+    Misclassification,
+    TargetedMisclassification,
+    TopKMisclassification,
+)
 
 if TYPE_CHECKING:
     from ..models.base import Model
 
 
 class Subset:
-    """The rows of a batch of ``len(mask)`` samples where the host-side bool ``mask`` is True."""
+    """Rows ``rows`` (host-side indices, repeats allowed) of a batch of ``size`` samples.
 
-    def __init__(self, like: ep.Tensor, mask: np.ndarray) -> None:
-        mask = np.asarray(mask, dtype=bool)
-        rows = np.flatnonzero(mask)
-        inverse = np.zeros(len(mask), dtype=np.int64)
-        inverse[rows] = np.arange(len(rows))
-        self.size = len(mask)
-        self.count = len(rows)
-        self.rows_np = rows
-        self.everything = self.count == self.size
+    Build one with :meth:`of_mask`. For models that compile their steps it pads the selection
+    (repeating its first row) to one of a few sizes, at most 25% larger, so that compiled steps
+    see few distinct batch sizes (each new size is a new trace under ``jax.jit`` /
+    ``tf.function``). Only the first :attr:`count` rows of a taken tensor are the selected
+    samples; the rest is padding whose results are ignored.
+    """
+
+    def __init__(self, like: ep.Tensor, size: int, rows: np.ndarray, count: int) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        self._like = like
+        self.size = size
+        self.count = count
+        self.rows_np = rows[:count]
+        self.everything = (
+            count == size and len(rows) == size and bool(np.all(rows == np.arange(size)))
+        )
+        mask = np.zeros(size, dtype=bool)
+        mask[rows] = True
+        inverse = np.zeros(size, dtype=np.int64)
+        inverse[rows[::-1]] = np.arange(len(rows))[::-1]  # first occurrence wins
+        self._all_rows = rows
         self._rows = ep.from_numpy(like, rows)
         self._inverse = ep.from_numpy(like, inverse)
         self._mask = ep.from_numpy(like, mask)
 
+    @classmethod
+    def of_mask(cls, like: ep.Tensor, mask: np.ndarray, pad: bool = True) -> Subset:
+        """The rows where the host-side bool ``mask`` is True, padded when ``pad`` (pass the
+        model's ``compile_enabled``: eager frameworks gain nothing from padding)."""
+        mask = np.asarray(mask, dtype=bool)
+        rows = np.flatnonzero(mask)
+        count = len(rows)
+        padded = min(len(mask), padded_size(count)) if pad else count
+        if 0 < count < padded:
+            rows = np.concatenate([rows, np.full(padded - count, rows[0])])
+        return cls(like, len(mask), rows, count)
+
     def take(self, t: ep.Tensor) -> ep.Tensor:
-        """The selected rows of a full-batch tensor."""
+        """The rows of a full-batch tensor (padding included)."""
         return t if self.everything else t[self._rows]
 
+    def selected(self, part: np.ndarray) -> np.ndarray:
+        """The entries of a host-side per-row result of :meth:`take` that are selected rows."""
+        return part[: self.count]
+
     def put(self, full: ep.Tensor, part: ep.Tensor) -> ep.Tensor:
-        """``full`` with the selected rows replaced by ``part`` (a new tensor)."""
+        """``full`` with the selected rows replaced by those of ``part`` (a new tensor)."""
         if self.everything:
             return part
         if self.count == 0:
             return full
         return ep.where(atleast_kd(self._mask, full.ndim), part[self._inverse], full)
 
+    def narrowed(self, start: int, stop: int) -> Subset:
+        """The subset made of rows ``start:stop`` of :meth:`take`."""
+        rows = self._all_rows[start:stop]
+        return Subset(self._like, self.size, rows, len(rows))
+
+    def repeated(self, k: int) -> Subset:
+        """The same rows in each of ``k`` stacked copies of the batch."""
+        rows = np.concatenate([self._all_rows + j * self.size for j in range(k)])
+        return Subset(self._like, self.size * k, rows, len(rows))
+
     def criterion(self, parent: Criterion, inputs: ep.Tensor, outputs: ep.Tensor) -> Criterion:
-        """``parent`` restricted to the selected rows; ``inputs``/``outputs`` fill the others."""
+        """``parent`` restricted to the rows of :meth:`take`; ``inputs``/``outputs`` (full
+        batch) fill the other rows when ``parent`` is evaluated."""
         if self.everything:
             return parent
+        restricted = map_labels(parent, self.take)
+        if restricted is not None:  # a label criterion: take its labels once
+            return restricted
         return _SubsetCriterion(parent, self, inputs, outputs)
 
 
+def padded_size(count: int) -> int:
+    """The smallest of 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, ... (four sizes per
+    doubling) that holds ``count``."""
+    if count <= 8:
+        return count
+    octave = 1 << (count.bit_length() - 3)  # count lies in [4 * octave, 8 * octave)
+    return -(-count // octave) * octave
+
+
 class _SubsetCriterion(Criterion):
-    """Evaluates any criterion on a subset by padding the other rows with fixed values."""
+    """Evaluates any criterion on some rows by padding the other rows with fixed values."""
 
     def __init__(
         self, parent: Criterion, subset: Subset, inputs: ep.Tensor, outputs: ep.Tensor
@@ -65,16 +122,67 @@ class _SubsetCriterion(Criterion):
     def __call__(self, perturbed: ep.Tensor, outputs: ep.Tensor) -> ep.Tensor:
         full_inputs = self.subset.put(self.inputs, perturbed)
         full_outputs = self.subset.put(self.outputs, outputs)
+        # padding rows get the verdict of the row they repeat; callers ignore them
         return self.subset.take(self.parent(full_inputs, full_outputs))
 
-    def bind(self, model: Model, outputs: ep.Tensor) -> Criterion:
+    def bind(self, model: Model, outputs: ep.Tensor, n: int | None = None) -> Criterion:
         return self
+
+    def sliced(self, start: int, stop: int) -> Criterion:
+        return _SubsetCriterion(
+            self.parent, self.subset.narrowed(start, stop), self.inputs, self.outputs
+        )
 
     def gradient_target(self) -> tuple[ep.Tensor, bool]:
         classes, targeted = self.parent.gradient_target()
         return self.subset.take(classes), targeted
 
 
+def map_labels(criterion: Criterion, fn: Callable[[ep.Tensor], ep.Tensor]) -> Criterion | None:
+    """The same criterion with ``fn`` applied to each of its per-sample label tensors, for the
+    label criteria of :mod:`advlib.criteria` and their combinations; None for other types."""
+    kind = type(criterion)
+    if isinstance(criterion, Misclassification) and kind is Misclassification:
+        return Misclassification(fn(criterion.labels))
+    if isinstance(criterion, TargetedMisclassification) and kind is TargetedMisclassification:
+        labels = criterion.labels
+        return TargetedMisclassification(
+            fn(criterion.target_classes), None if labels is None else fn(labels)
+        )
+    if isinstance(criterion, TopKMisclassification) and kind is TopKMisclassification:
+        return TopKMisclassification(fn(criterion.labels), criterion.k)
+    parts = [getattr(criterion, name, None) for name in ("a", "b", "op")]
+    if kind.__name__ == "_Combined" and parts[2] in ("and", "or"):
+        a, b = (map_labels(part, fn) for part in parts[:2] if isinstance(part, Criterion))
+        if a is None or b is None:
+            return None
+        return a & b if parts[2] == "and" else a | b
+    return None
+
+
+def repeated(criterion: Criterion, k: int) -> Criterion | None:
+    """The criterion for ``k`` copies of the batch stacked along the batch axis (copy ``i`` in
+    rows ``i * N`` to ``(i + 1) * N``), so one call judges many perturbations per sample; None
+    for criterion types it does not know (callers then judge each copy separately)."""
+    if k == 1:
+        return criterion
+    if isinstance(criterion, _SubsetCriterion):
+        parent = repeated(criterion.parent, k)
+        if parent is None:
+            return None
+        return _SubsetCriterion(
+            parent,
+            criterion.subset.repeated(k),
+            _tile(criterion.inputs, k),
+            _tile(criterion.outputs, k),
+        )
+    return map_labels(criterion, lambda t: _tile(t, k))
+
+
+def _tile(t: ep.Tensor, k: int) -> ep.Tensor:
+    return ep.concatenate([t] * k, axis=0)
+
+
 def host_bool(t: ep.Tensor) -> np.ndarray:
     """A bool tensor as a NumPy array (one device-to-host transfer)."""
-    return np.asarray(t.numpy(), dtype=bool)
+    return np.array(t.numpy(), dtype=bool)

@@ -16,11 +16,13 @@ from ..norms import l2
 from ._losses import margin, squared_l2, with_confidence
 from ._minimization import (
     any_active,
+    bisect_constants,
     check_bool,
     check_float,
     check_int,
     compiled_keep_best,
     freeze,
+    stalled,
     still_active,
 )
 from ._optim import AdamState, adam_init, adam_step, check_interval
@@ -43,7 +45,7 @@ class L2CarliniWagnerAttack(MinimizationAttack):
             (default 0).
         initial_const: the constant ``c`` of the first round (default 1e-3); multiplied by 10
             each round until a sample succeeds, then bisected.
-        abort_early: end a round once the loss stops decreasing, checked every tenth of
+        abort_early: end a round once the total loss stops decreasing, checked every tenth of
             ``steps`` (default True).
 
     A sample that never becomes adversarial is returned unchanged (its ``success`` is False).
@@ -98,36 +100,34 @@ class L2CarliniWagnerAttack(MinimizationAttack):
             found = ep.zeros(inputs, (n,)).bool()
             previous_losses = None
             for step in range(self.steps):
-                w, adam, candidate, logits, losses = optimize(
-                    w, adam, origin, classes, consts, stepsize, active
+                w, adam, candidate, logits, losses, size = optimize(
+                    w, adam, inputs, origin, classes, consts, stepsize, active
                 )
                 if step % interval == 0:
                     active = still_active(active, best_size, early_stop)
                     if not any_active(active):
                         break
                     if self.abort_early:
-                        if previous_losses is not None and _stalled(
-                            losses, previous_losses, active
-                        ):
+                        if previous_losses is not None and stalled(losses, previous_losses, active):
                             break
                         previous_losses = losses
-                size = l2(candidate - inputs)
                 best, best_size, found = keep_best(
                     best, best_size, found, candidate, size, criterion(candidate, logits), active
                 )
             active = still_active(active, best_size, early_stop)
             if not any_active(active):
                 break
-            upper = ep.where(found, consts, upper)
-            lower = ep.where(found, lower, consts)
-            consts = ep.where(ep.isinf(upper), consts * 10, (lower + upper) / 2)
+            consts, lower, upper = bisect_constants(found, consts, lower, upper)
         return best
 
     def _make_step(self, model: Model, targeted: bool) -> StepFn:
         confidence, bounds = self.confidence, model.bounds
 
         def losses_of(
-            x: ep.Tensor, logits: ep.Tensor, origin: ep.Tensor, classes: ep.Tensor,
+            x: ep.Tensor,
+            logits: ep.Tensor,
+            origin: ep.Tensor,
+            classes: ep.Tensor,
             consts: ep.Tensor,
         ) -> ep.Tensor:
             adversarial = ep.maximum(margin(logits, classes, targeted) + confidence, 0)
@@ -136,14 +136,16 @@ class L2CarliniWagnerAttack(MinimizationAttack):
         def step(
             w: ep.Tensor,
             adam: AdamState,
+            inputs: ep.Tensor,
             origin: ep.Tensor,
             classes: ep.Tensor,
             consts: ep.Tensor,
             stepsize: ep.Tensor,
             active: ep.Tensor,
-        ) -> tuple[ep.Tensor, AdamState, ep.Tensor, ep.Tensor, ep.Tensor]:
-            """One Adam step; returns the point it was taken at, with its criterion logits and
-            per-sample losses."""
+        ) -> tuple[ep.Tensor, AdamState, ep.Tensor, ep.Tensor, ep.Tensor, ep.Tensor]:
+            """One Adam step on the running samples. Also returns the point the step started
+            from, its logits as the criterion should see them, its per-sample loss and its L2
+            distance to the inputs."""
 
             def loss_fn(w_: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
                 x_ = _from_tanh_space(w_, bounds)
@@ -156,17 +158,9 @@ class L2CarliniWagnerAttack(MinimizationAttack):
             update, adam = adam_step(grad, adam, stepsize)
             w_next = freeze(active, w - update, w)
             criterion_logits = with_confidence(logits, classes, targeted, confidence)
-            return w_next, adam, x, criterion_logits, losses
+            return w_next, adam, x, criterion_logits, losses, l2(x - inputs)
 
         return step
-
-
-def _stalled(losses: ep.Tensor, previous: ep.Tensor, active: ep.Tensor) -> bool:
-    """The reference early abort: the total loss of the running samples fell by less than
-    0.01% since the last check (one device-to-host transfer)."""
-    mask = active.astype(losses.dtype)
-    totals = ep.stack([(losses * mask).sum(), (previous * mask).sum()]).numpy()
-    return not totals[0] <= 0.9999 * totals[1]
 
 
 def _to_tanh_space(x: ep.Tensor, bounds: Bounds) -> ep.Tensor:

@@ -132,6 +132,7 @@ class Model(ABC):
         self._preprocessing = Preprocessing.from_dict(preprocessing)
         self._compile_enabled = self._default_compile() if compile is None else bool(compile)
         self._compiled: dict[Hashable, StepFn] = {}
+        self._compiled_forward: StepFn | None = None
 
     # ---------------------------------------------------------------- public surface
     @property
@@ -144,8 +145,26 @@ class Model(ABC):
 
     def __call__(self, inputs: ep.Tensor) -> ep.Tensor:
         """Logits for a batch of inputs on this model's backend."""
+        if self._compile_enabled and self._compiles_forward() and not self._is_traced(inputs.raw):
+            # Eager calls (the attack's checks and success masks) run one compiled forward
+            # pass instead of many dispatched ops; inside a compiled step it is traced inline.
+            compiled: ep.Tensor = ep.astensor(self._compiled_forward_fn()(inputs.raw))
+            return compiled
         logits: ep.Tensor = ep.astensor(self._forward(self._preprocess(inputs).raw))
         return logits
+
+    def _compiled_forward_fn(self) -> StepFn:
+        """Preprocessing and the forward pass on raw tensors, compiled once per model."""
+        if self._compiled_forward is None:
+            compiler = self._raw_compiler()
+            if compiler is None:
+                raise TypeError(
+                    f"{type(self).__name__}: compiling the forward pass needs _raw_compiler()"
+                )
+            self._compiled_forward = compiler(
+                lambda raw: self._forward(self._preprocess(ep.astensor(raw)).raw)
+            )
+        return self._compiled_forward
 
     def value_and_grad(
         self, loss_fn: LossFn, inputs: ep.Tensor
@@ -167,6 +186,14 @@ class Model(ABC):
     def _raw_compiler(self) -> Callable[[StepFn], StepFn] | None:
         """The framework's compiler for functions of raw tensors, or None to stay eager."""
         return None
+
+    def _compiles_forward(self) -> bool:
+        """Whether eager forward passes go through the compiler too (when compiling)."""
+        return False
+
+    def _is_traced(self, raw: Any) -> bool:
+        """Whether ``raw`` is a symbolic value of a function being compiled or differentiated."""
+        return False
 
     def compiled(self, key: Hashable, factory: Callable[[], StepFn]) -> StepFn:
         """The compiled step cached under ``key``; ``factory`` builds the pure step once."""

@@ -73,6 +73,12 @@ class JAXModel(Model):
     def _raw_compiler(self) -> Callable[[StepFn], StepFn]:
         return jax.jit  # type: ignore[no-any-return]
 
+    def _compiles_forward(self) -> bool:
+        return True
+
+    def _is_traced(self, raw: Any) -> bool:
+        return isinstance(raw, jax.core.Tracer)
+
     def _from_numpy(self, array: np.ndarray) -> Any:
         if self._device is not None:
             return jax.device_put(array, self._device)

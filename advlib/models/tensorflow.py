@@ -81,6 +81,12 @@ class TensorFlowModel(Model):
     def _raw_compiler(self) -> Callable[[StepFn], StepFn]:
         return lambda fn: tf.function(fn, jit_compile=self._jit_compile, reduce_retracing=True)
 
+    def _compiles_forward(self) -> bool:
+        return True
+
+    def _is_traced(self, raw: Any) -> bool:
+        return not tf.executing_eagerly()
+
     def _from_numpy(self, array: np.ndarray) -> Any:
         with self._placement():
             return tf.convert_to_tensor(array)

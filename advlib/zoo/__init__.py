@@ -1,6 +1,6 @@
 """A small model zoo: 8x8 handwritten digits and two CNNs, in every framework.
 
->>> x, y = advlib.zoo.digits("test")                  # (360, 1, 8, 8) float32 in [0, 1], int64
+>>> x, y = advlib.zoo.digits("test")                  # (359, 1, 8, 8) float32 in [0, 1], int64
 >>> model = advlib.zoo.digits_cnn("torch")            # doctest: +SKIP
 >>> robust = advlib.zoo.digits_cnn("jax", robust=True)  # doctest: +SKIP
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from .architectures import build, cnn_layers
 
-__all__ = ["FRAMEWORKS", "digits", "digits_cnn", "digits_cnn_info"]
+__all__ = ["FRAMEWORKS", "digits", "digits_cnn", "digits_cnn_info", "digits_cnn_network"]
 
 #: The frameworks :func:`digits_cnn` builds for.
 FRAMEWORKS = ("torch", "tensorflow", "jax", "numpy")
@@ -40,7 +40,7 @@ def digits(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """The 8x8 digits as ``(inputs, labels)`` NumPy arrays.
 
     Args:
-        split: ``"test"`` (360 images, the default) or ``"train"`` (1437 images).
+        split: ``"test"`` (359 images, the default) or ``"train"`` (1438 images).
 
     Returns:
         inputs of shape (N, 1, 8, 8), float32 in [0, 1] (channels first), and labels of
@@ -65,20 +65,26 @@ def digits_cnn(framework: str = "torch", robust: bool = False) -> Any:
             standard one. Default False.
 
     Returns:
-        The advlib model wrapper; the native network is built fresh on every call.
+        The advlib model wrapper around a fresh :func:`digits_cnn_network`.
     """
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"framework: expected one of {list(FRAMEWORKS)}, got {framework!r}")
-    if not isinstance(robust, bool):
-        raise TypeError(f"robust: expected True or False, got {robust!r}")
-    weights = _weights(robust)
-    net = build(framework, cnn_layers(2, 2), weights, (1, 8, 8))
+    net = digits_cnn_network(framework, robust)
     import advlib
 
     wrapper = getattr(advlib, _WRAPPERS[framework])
     if framework in ("jax", "numpy"):
         return wrapper(net, bounds=(0, 1), data_format="channels_first")
     return wrapper(net, bounds=(0, 1))
+
+
+def digits_cnn_network(framework: str = "torch", robust: bool = False) -> Any:
+    """The native network behind :func:`digits_cnn`: a ``torch.nn.Module`` in eval mode, a
+    ``keras.Model``, or a function of a batch (``"jax"``: jax arrays, ``"numpy"``: arrays).
+    Arguments as for :func:`digits_cnn`; built fresh on every call."""
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework: expected one of {list(FRAMEWORKS)}, got {framework!r}")
+    if not isinstance(robust, bool):
+        raise TypeError(f"robust: expected True or False, got {robust!r}")
+    return build(framework, cnn_layers(2, 2), _weights(robust), (1, 8, 8))
 
 
 def digits_cnn_info(robust: bool = False) -> dict[str, Any]:
@@ -92,7 +98,8 @@ def _weights_file(robust: bool) -> str:
 
 def _weights(robust: bool) -> dict[str, np.ndarray]:
     data = _load(_weights_file(robust))
-    return {key: value for key, value in data.items() if key != "meta"}
+    # Writable copies: frameworks warn about (or refuse) read-only NumPy memory.
+    return {key: np.array(value) for key, value in data.items() if key != "meta"}
 
 
 @cache

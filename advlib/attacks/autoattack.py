@@ -1,0 +1,263 @@
+"""AutoAttack (Croce & Hein, 2020): a fixed ensemble of diverse, parameter-free attacks.
+
+``version="standard"`` runs APGD-CE (no restarts), APGD-T (targeted DLR, 9 target classes),
+FAB-T (9 target classes) and Square (5000 queries), each only on the samples that every attack
+before it failed on; a sample counts as robust only if all of them fail. ``"plus"`` adds
+restarts and the untargeted APGD-DLR and FAB; ``"rand"`` is for randomized models (APGD-CE and
+APGD-DLR with expectation over 20 transformations per gradient). Target counts are capped by the
+number of classes.
+
+Before attacking, AutoAttack checks the model for signs of gradient masking (probability
+outputs, randomness, zero gradients) and afterwards whether the black-box Square attack beat the
+gradient attacks; each finding is a :class:`GradientMaskingWarning`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import eagerpy as ep
+import numpy as np
+
+from ..criteria import Criterion
+from ..models.base import Model
+from ..norms import Norm, l2, linf
+from . import _diagnostics
+from ._minimization import check_bool, check_int, check_seed
+from ._subsets import Subset, host_bool
+from .apgd import L2AutoPGD, L2AutoPGDTargeted, LinfAutoPGD, LinfAutoPGDTargeted
+from .base import Attack, AttackResult, FixedEpsilonAttack, MinimizationAttack, parse_epsilons
+from .fab import L2FAB, LinfFAB
+from .square import L2SquareAttack, LinfSquareAttack
+
+VERSIONS = ("standard", "plus", "rand")
+_WHITE_BOX = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t")
+
+
+@dataclass
+class AutoAttackReport:
+    """What one AutoAttack run found, for one epsilon.
+
+    Attributes:
+        epsilon: the budget.
+        robust_accuracy: the fraction of samples still robust after each attack, in order,
+            starting with ``"clean"``.
+        fooled_by: how many samples each attack was the first to fool.
+        warnings: gradient-masking findings (also emitted as warnings).
+    """
+
+    epsilon: float
+    robust_accuracy: dict[str, float] = field(default_factory=dict)
+    fooled_by: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class AutoAttack(FixedEpsilonAttack):
+    """AutoAttack; ``AutoAttack(norm="l2", ...)`` gives an :class:`L2AutoAttack`.
+
+    Args:
+        norm: ``"linf"`` (default) or ``"l2"``.
+        eps: the default budget when called without ``epsilons`` (default None: pass them).
+        version: ``"standard"`` (default), ``"plus"`` or ``"rand"`` (see the module docs).
+        seed: seed of every component's randomness (default 0, as AutoAttack).
+        n_target_classes: target classes of APGD-T and FAB-T (default 9), capped by the number
+            of classes minus one.
+        steps: iterations of APGD and FAB (default 100).
+        n_queries: queries of Square (default 5000).
+        checks: run the gradient-masking checks (default True).
+    """
+
+    norm: ClassVar[Norm] = linf
+
+    def __new__(cls, norm: str | None = None, *args: Any, **kwargs: Any) -> AutoAttack:
+        if cls is AutoAttack and norm == "l2":
+            return super().__new__(L2AutoAttack)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        norm: str | None = None,
+        eps: float | None = None,
+        version: str = "standard",
+        seed: int | None = 0,
+        *,
+        n_target_classes: int = 9,
+        steps: int = 100,
+        n_queries: int = 5000,
+        checks: bool = True,
+    ) -> None:
+        if norm is not None and norm not in ("linf", "l2"):
+            raise ValueError(f"norm: expected 'linf' or 'l2', got {norm!r}")
+        if norm is not None and norm != self.norm.name:
+            raise ValueError(
+                f"norm: {type(self).__name__} attacks in {self.norm.name}, got norm={norm!r}; "
+                "use AutoAttack(norm=...)"
+            )
+        if eps is not None:
+            parse_epsilons(eps, False, type(self).__name__)
+        self.eps = None if eps is None else float(eps)
+        if version not in VERSIONS:
+            raise ValueError(f"version: expected one of {list(VERSIONS)}, got {version!r}")
+        self.version = version
+        self.seed = check_seed(seed)
+        self.n_target_classes = check_int(n_target_classes, "n_target_classes")
+        self.steps = check_int(steps, "steps")
+        self.n_queries = check_int(n_queries, "n_queries")
+        self.checks = check_bool(checks, "checks")
+
+    def __call__(
+        self, model: Model, inputs: Any, criterion: Any, *, epsilons: Any = None, **kwargs: Any
+    ) -> AttackResult:
+        """As every attack; ``epsilons`` defaults to the ``eps`` given at construction."""
+        if epsilons is None:
+            if self.eps is None:
+                raise ValueError(
+                    "epsilons: AutoAttack needs a budget; pass epsilons=... or construct it "
+                    "with eps=..."
+                )
+            epsilons = self.eps
+        return super().__call__(model, inputs, criterion, epsilons=epsilons, **kwargs)
+
+    def attacks(self, num_classes: int) -> list[tuple[str, Attack]]:
+        """The component attacks in order, as ``(name, attack)``, for a model with
+        ``num_classes`` outputs (DLR-based attacks need at least 3)."""
+        apgd, apgd_t, fab, square = self._families()
+        seed, steps, targets = self.seed, self.steps, self.n_target_classes
+        if self.version == "standard":
+            chosen: list[tuple[str, Attack]] = [
+                ("apgd-ce", apgd(steps=steps, restarts=1, loss="ce", seed=seed)),
+                ("apgd-t", apgd_t(steps=steps, restarts=1, n_target_classes=targets, seed=seed)),
+                ("fab-t", fab(steps=steps, restarts=1, n_target_classes=targets, seed=seed)),
+                ("square", square(n_queries=self.n_queries, seed=seed)),
+            ]
+        elif self.version == "plus":
+            chosen = [
+                ("apgd-ce", apgd(steps=steps, restarts=5, loss="ce", seed=seed)),
+                ("apgd-dlr", apgd(steps=steps, restarts=5, loss="dlr", seed=seed)),
+                ("fab", fab(steps=steps, restarts=5, seed=seed)),
+                ("square", square(n_queries=self.n_queries, seed=seed)),
+                ("apgd-t", apgd_t(steps=steps, restarts=1, n_target_classes=targets, seed=seed)),
+                ("fab-t", fab(steps=steps, restarts=1, n_target_classes=targets, seed=seed)),
+            ]
+        else:
+            chosen = [
+                ("apgd-ce", apgd(steps=steps, restarts=1, loss="ce", eot_iter=20, seed=seed)),
+                ("apgd-dlr", apgd(steps=steps, restarts=1, loss="dlr", eot_iter=20, seed=seed)),
+            ]
+        if num_classes < 3:
+            chosen = [(name, a) for name, a in chosen if name not in ("apgd-t", "apgd-dlr")]
+        return chosen
+
+    def _families(self) -> tuple[Any, Any, Any, Any]:
+        return LinfAutoPGD, LinfAutoPGDTargeted, LinfFAB, LinfSquareAttack
+
+    # ------------------------------------------------------------------ running
+    def run(
+        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
+    ) -> ep.Tensor:
+        adversarials, _ = self.run_with_report(model, inputs, criterion, epsilon)
+        return adversarials
+
+    def run_with_report(
+        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
+    ) -> tuple[ep.Tensor, AutoAttackReport]:
+        """The adversarials (within ``epsilon`` and the bounds) and the :class:`AutoAttackReport`
+        for validated EagerPy ``inputs`` and a bound ``criterion``."""
+        report = AutoAttackReport(epsilon=epsilon)
+        n = inputs.shape[0]
+        if n == 0:
+            return inputs, report
+        outputs = model(inputs)
+        if self.checks:
+            report.warnings += _diagnostics.model_checks(model, inputs, criterion, outputs)
+        robust = ~host_bool(criterion(inputs, outputs))
+        report.robust_accuracy["clean"] = float(robust.mean())
+        result = inputs
+        after_white_box: np.ndarray | None = None
+        for name, attack in self.attacks(outputs.shape[-1]):
+            fooled = np.zeros(n, dtype=bool)
+            if robust.any() and epsilon > 0:
+                subset = Subset.of_mask(inputs, robust, model.compile_enabled)
+                part = subset.take(inputs)
+                part_criterion = subset.criterion(criterion, inputs, outputs)
+                adversarial = self._run_one(model, attack, part, part_criterion, epsilon)
+                success = subset.selected(
+                    host_bool(part_criterion(adversarial, model(adversarial)))
+                )
+                fooled[subset.rows_np[success]] = True
+                if fooled.any():
+                    mask = ep.from_numpy(inputs, fooled)
+                    full = subset.put(inputs, adversarial)
+                    result = ep.where(mask.reshape((n,) + (1,) * (inputs.ndim - 1)), full, result)
+            robust = np.logical_and(robust, ~fooled)
+            report.robust_accuracy[name] = float(robust.mean())
+            report.fooled_by[name] = int(fooled.sum())
+            if name in _WHITE_BOX:
+                after_white_box = robust.copy()
+            elif after_white_box is not None and self.checks:
+                message = _diagnostics.black_box_check(after_white_box, robust)
+                if message is not None:
+                    report.warnings.append(message)
+        _diagnostics.warn(report.warnings, type(self).__name__, stacklevel=4)
+        return result, report
+
+    def _run_one(
+        self,
+        model: Model,
+        attack: Attack,
+        inputs: ep.Tensor,
+        criterion: Criterion,
+        epsilon: float,
+    ) -> ep.Tensor:
+        if isinstance(attack, MinimizationAttack):
+            raw = attack.run(model, inputs, criterion, early_stop=epsilon)
+        elif isinstance(attack, FixedEpsilonAttack):
+            raw = attack.run(model, inputs, criterion, epsilon)
+        else:  # pragma: no cover - every component is one of the two
+            raise TypeError(f"unsupported component {attack!r}")
+        return self.norm.project(raw, inputs, epsilon).clip(*model.bounds)
+
+    def evaluate(
+        self, model: Model, inputs: Any, criterion: Any, *, epsilons: Any = None
+    ) -> list[AutoAttackReport]:
+        """Run AutoAttack and return one :class:`AutoAttackReport` per epsilon (robust accuracy
+        after each component, which component fooled how many samples, warnings)."""
+        from .base import as_criterion, check_inputs
+
+        eps_list, _ = parse_epsilons(
+            self.eps if epsilons is None else epsilons, False, type(self).__name__
+        )
+        self._check_model(model)
+        x, _ = model.to_tensor(inputs, "inputs", floating=True)
+        check_inputs(x, model)
+        x = x.clip(*model.bounds)
+        bound = as_criterion(criterion).bind(model, model(x))
+        return [self.run_with_report(model, x, bound, float(eps or 0))[1] for eps in eps_list]
+
+
+class L2AutoAttack(AutoAttack):
+    """AutoAttack in L2; see :class:`AutoAttack`."""
+
+    norm = l2
+
+    def _families(self) -> tuple[Any, Any, Any, Any]:
+        return L2AutoPGD, L2AutoPGDTargeted, L2FAB, L2SquareAttack
+
+
+LinfAutoAttack = AutoAttack
+
+
+def robust_accuracy_table(reports: Sequence[AutoAttackReport]) -> str:
+    """The reports as a plain-text table: one row per epsilon, one column per attack."""
+    if not reports:
+        return ""
+    names = list(reports[0].robust_accuracy)
+    lines = ["epsilon  " + "  ".join(f"{name:>8}" for name in names)]
+    for report in reports:
+        values = "  ".join(
+            f"{report.robust_accuracy.get(name, float('nan')):>8.3f}" for name in names
+        )
+        lines.append(f"{report.epsilon:<7.4g}  {values}")
+    return "\n".join(lines)

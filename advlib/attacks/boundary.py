@@ -1,0 +1,234 @@
+"""The Boundary attack (Brendel, Rauber & Bethge, 2018): a decision-based L2 minimization attack.
+
+From an adversarial starting point, each step proposes a random move along the sphere around
+the original input (an orthogonal step of relative size ``spherical_step``) followed by a step
+towards the input (relative size ``source_step``), and keeps the proposal if it is still
+adversarial and closer. Both step sizes adapt to the success rates of recent proposals: the
+spherical step grows when more than half of the spherical proposals stay adversarial and
+shrinks below 20%; the source step grows above 25% and shrinks below 10% success of the full
+proposals. A sample has converged when its source step falls below ``source_step_convergence``.
+
+Batched over samples, with the statistics of every sample on the device. Samples adversarial
+as given are returned at once; samples without a starting point are returned unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import eagerpy as ep
+import numpy as np
+
+from .._tensors import atleast_kd, dtype_name, scalar_like
+from ..criteria import Criterion
+from ..models.base import Model, StepFn
+from ..norms import l2
+from ._decision import binary_search, check_init_attack, find_starts, is_adversarial
+from ._minimization import check_float, check_int, check_seed
+from ._subsets import host_bool
+from .base import MinimizationAttack
+
+# Lengths of the windows of recent outcomes the step sizes adapt to (as in Foolbox).
+_SPHERICAL_WINDOW = 100
+_STEP_WINDOW = 30
+_CHECK_EVERY = 100
+
+
+class BoundaryAttack(MinimizationAttack):
+    """The Boundary attack in L2; see the module documentation.
+
+    Args:
+        steps: proposals per sample (default 25000).
+        spherical_step: initial relative size of the orthogonal step (default 0.01).
+        source_step: initial relative size of the step towards the input (default 0.01).
+        source_step_convergence: a sample stops once its source step is below this
+            (default 1e-7).
+        step_adaptation: factor by which the step sizes grow or shrink (default 1.5).
+        update_stats_every_k: the spherical proposals are checked, and step sizes adapted,
+            every k steps (default 10).
+        init_attack: a minimization attack giving the starting points, or None (default):
+            uniform noise, the first adversarial of ``init_trials`` draws, moved to the
+            boundary by a binary search.
+        init_trials: noise draws for the default starting points (default 100).
+        seed: seed of the proposals; None draws fresh randomness on every call.
+    """
+
+    norm = l2
+    requires_grad = False
+
+    def __init__(
+        self,
+        *,
+        steps: int = 25000,
+        spherical_step: float = 1e-2,
+        source_step: float = 1e-2,
+        source_step_convergence: float = 1e-7,
+        step_adaptation: float = 1.5,
+        update_stats_every_k: int = 10,
+        init_attack: Any = None,
+        init_trials: int = 100,
+        seed: int | None = None,
+    ) -> None:
+        self.steps = check_int(steps, "steps")
+        self.spherical_step = check_float(spherical_step, "spherical_step")
+        self.source_step = check_float(source_step, "source_step")
+        self.source_step_convergence = check_float(
+            source_step_convergence, "source_step_convergence"
+        )
+        self.step_adaptation = check_float(step_adaptation, "step_adaptation")
+        if self.step_adaptation <= 1:
+            raise ValueError(f"step_adaptation: expected a number > 1, got {step_adaptation!r}")
+        self.update_stats_every_k = check_int(update_stats_every_k, "update_stats_every_k")
+        self.init_attack = check_init_attack(init_attack)
+        self.init_trials = check_int(init_trials, "init_trials")
+        self.seed = check_seed(seed)
+
+    def run(
+        self,
+        model: Model,
+        inputs: ep.Tensor,
+        criterion: Criterion,
+        early_stop: float | None = None,
+        *,
+        starting_points: ep.Tensor | None = None,
+    ) -> ep.Tensor:
+        """See :meth:`MinimizationAttack.run`; ``starting_points`` (EagerPy tensor shaped like
+        ``inputs``, default None) are adversarial starts that take precedence over
+        ``init_attack`` where they are adversarial."""
+        if inputs.shape[0] == 0:
+            return inputs
+        rng = self._generator()
+        starts, already, found = find_starts(
+            model, inputs, criterion, self.init_attack, self.init_trials, rng, starting_points
+        )
+        active_np = np.logical_and(found, ~already)
+        if not active_np.any():
+            return starts
+        active = ep.from_numpy(inputs, active_np)
+        best = binary_search(model, criterion, inputs, starts, l2, 1e-3)
+        best = ep.where(atleast_kd(active, best.ndim), best, starts)
+
+        zeros = ep.zeros_like(l2(inputs))
+        spherical_steps = zeros + self.spherical_step
+        source_steps = zeros + self.source_step
+        spherical_stats = ep.zeros(inputs, (inputs.shape[0], _SPHERICAL_WINDOW)) - 1
+        step_stats = ep.zeros(inputs, (inputs.shape[0], _STEP_WINDOW)) - 1
+        propose = model.compiled(
+            ("advlib.attacks.boundary", "propose"), lambda: _make_propose(model)
+        )
+        adapt = model.compiled(
+            ("advlib.attacks.boundary", "adapt", self.step_adaptation), self._make_adapt
+        )
+        convergence = scalar_like(inputs, self.source_step_convergence)
+        dtype = dtype_name(inputs)
+        k = self.update_stats_every_k
+        for step in range(1, self.steps + 1):
+            noise = ep.from_numpy(inputs, rng.standard_normal(size=inputs.shape).astype(dtype))
+            candidates, spherical = propose(inputs, best, noise, spherical_steps, source_steps)
+            is_adv = is_adversarial(model, criterion, candidates)
+            closer = l2(candidates - inputs) < l2(best - inputs)
+            running = ep.logical_and(active, source_steps >= convergence)
+            take = ep.logical_and(ep.logical_and(is_adv, closer), running)
+            best = ep.where(atleast_kd(take, best.ndim), candidates, best)
+            if step % k == 0:
+                spherical_adv = is_adversarial(model, criterion, spherical)
+                slot = (step // k) - 1
+                spherical_steps, source_steps, spherical_stats, step_stats = adapt(
+                    spherical_adv,
+                    is_adv,
+                    spherical_steps,
+                    source_steps,
+                    spherical_stats,
+                    step_stats,
+                    _slot(inputs, _SPHERICAL_WINDOW, slot % _SPHERICAL_WINDOW),
+                    _slot(inputs, _STEP_WINDOW, slot % _STEP_WINDOW),
+                )
+            if step % _CHECK_EVERY == 0:  # one transfer per 100 steps
+                done = ep.logical_not(running)
+                if early_stop is not None:
+                    done = ep.logical_or(done, l2(best - inputs) <= early_stop)
+                if host_bool(done).all():
+                    break
+        return best
+
+    def _make_adapt(self) -> StepFn:
+        factor = self.step_adaptation
+
+        def record(stats: ep.Tensor, slot: ep.Tensor, outcome: ep.Tensor) -> ep.Tensor:
+            return ep.where(slot[None, :], outcome.astype(stats.dtype)[:, None], stats)
+
+        def rate(stats: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
+            full = (stats >= 0).all(axis=-1)
+            return full, ep.maximum(stats, 0.0).mean(axis=-1)
+
+        def adapt(
+            spherical_adv: ep.Tensor,
+            step_adv: ep.Tensor,
+            spherical_steps: ep.Tensor,
+            source_steps: ep.Tensor,
+            spherical_stats: ep.Tensor,
+            step_stats: ep.Tensor,
+            spherical_slot: ep.Tensor,
+            step_slot: ep.Tensor,
+        ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor, ep.Tensor]:
+            spherical_stats = record(spherical_stats, spherical_slot, spherical_adv)
+            step_stats = record(step_stats, step_slot, step_adv)
+            full, success = rate(spherical_stats)
+            grow = ep.logical_and(full, success > 0.5)
+            shrink = ep.logical_and(full, success < 0.2)
+            change = ep.where(grow, factor, ep.where(shrink, 1 / factor, 1.0))
+            spherical_steps = spherical_steps * change
+            source_steps = source_steps * change
+            reset = ep.logical_or(grow, shrink)[:, None]
+            spherical_stats = ep.where(reset, -1.0, spherical_stats)
+            full, success = rate(step_stats)
+            grow = ep.logical_and(full, success > 0.25)
+            shrink = ep.logical_and(full, success < 0.1)
+            source_steps = source_steps * ep.where(grow, factor, ep.where(shrink, 1 / factor, 1.0))
+            reset = ep.logical_or(grow, shrink)[:, None]
+            step_stats = ep.where(reset, -1.0, step_stats)
+            return spherical_steps, source_steps, spherical_stats, step_stats
+
+        return adapt
+
+
+def _slot(like: ep.Tensor, window: int, index: int) -> ep.Tensor:
+    """A bool (window,) tensor, True at ``index``: which column of a statistics window to write."""
+    return ep.from_numpy(like, np.arange(window) == index)
+
+
+def _make_propose(model: Model) -> StepFn:
+    lower, upper = model.bounds
+
+    def propose(
+        origin: ep.Tensor,
+        best: ep.Tensor,
+        noise: ep.Tensor,
+        spherical_steps: ep.Tensor,
+        source_steps: ep.Tensor,
+    ) -> tuple[ep.Tensor, ep.Tensor]:
+        """(full proposal, spherical proposal) for every sample."""
+        towards = origin - best
+        distance = l2(towards)
+        distance_kd = atleast_kd(distance, origin.ndim)
+        unit = towards / (distance_kd + 1e-12)
+        # a random direction orthogonal to the line to the input, of relative size
+        # spherical_step, then back onto the sphere of the current distance
+        orthogonal = (
+            noise
+            - atleast_kd((noise * unit).sum(axis=tuple(range(1, noise.ndim))), noise.ndim) * unit
+        )
+        orthogonal = orthogonal / (atleast_kd(l2(orthogonal), origin.ndim) + 1e-12)
+        step = atleast_kd(spherical_steps, origin.ndim)
+        shrink = 1 / (step**2 + 1).sqrt()
+        spherical = origin - shrink * (towards - step * distance_kd * orthogonal)
+        spherical = spherical.clip(lower, upper)
+        # then a step towards the input: reduce the distance by source_step of the old one
+        new_towards = origin - spherical
+        new_distance = atleast_kd(l2(new_towards), origin.ndim)
+        length = atleast_kd(source_steps, origin.ndim) * distance_kd + new_distance - distance_kd
+        length = ep.maximum(length, 0.0) / (new_distance + 1e-12)
+        candidates = (spherical + length * new_towards).clip(lower, upper)
+        return candidates, spherical
+
+    return propose

@@ -1,0 +1,327 @@
+"""The Fast Adaptive Boundary attack (Croce & Hein, 2020), a minimization attack.
+
+Each step linearises the model at the current point ``x``, picks the class boundary that the
+linearisation puts closest (untargeted: every other class; targeted: the target class), and
+projects both ``x`` and the original input ``x0`` onto that hyperplane intersected with the box
+(:func:`~advlib.attacks._box_projections.hyperplane_projection`). The next point is a convex
+combination of the two projections, biased towards ``x0`` by at most ``alpha_max`` so the result
+stays close to the input, with an overshoot ``eta``. Once a point is adversarial the attack keeps
+it if it is the smallest so far and steps back towards ``x0`` by the factor ``beta``.
+
+Three modes, chosen by the criterion and ``n_target_classes``:
+
+- untargeted (``n_target_classes=None``, the default): the closest boundary among all classes,
+  one gradient per class and step;
+- FAB-T (``n_target_classes=k``, untargeted criterion): the boundaries with each of the ``k``
+  most likely other classes in turn (one gradient per step), success being any
+  misclassification; AutoAttack uses this with ``k = 9``;
+- targeted criterion: the boundary between the target and the strongest other class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import eagerpy as ep
+import numpy as np
+
+from .._tensors import atleast_kd, dtype_name, flat_batch, scalar_like, unflat_batch
+from ..criteria import Criterion
+from ..models.base import Model, StepFn
+from ..norms import l2, linf
+from ._box_projections import hyperplane_projection
+from ._dlr import ranked_other_class
+from ._losses import best_other_logit, class_logit
+from ._minimization import check_float, check_int, check_seed, dual
+from ._subsets import Subset, host_bool
+from .base import MinimizationAttack
+
+_INF = float("inf")
+
+
+class _FAB(MinimizationAttack):
+    """FAB in the norm ``self.norm`` (see the module documentation).
+
+    Args:
+        steps: steps per target class and restart (default 100).
+        restarts: runs per target class; every run after the first starts from a random point
+            at half the distance of the best adversarial found (or of ``early_stop`` /
+            ``restart_radius`` when smaller) (default 1).
+        n_target_classes: None (default) for the untargeted attack over all classes, or the
+            number of most likely other classes to attack in turn (FAB-T), capped at the number
+            of classes minus one.
+        alpha_max: largest weight of the projection of the original input (default 0.1).
+        eta: overshoot of each projection (default 1.05).
+        beta: backward step towards the input after an adversarial point (default 0.9).
+        restart_radius: radius of random restarts while no adversarial is known, in input
+            units (default None: 0.3 of the bounds' range in Linf, 1.0 of it in L2, as
+            AutoAttack's defaults for [0, 1] inputs).
+        seed: seed of the random restarts; None draws fresh randomness on every call.
+    """
+
+    default_radius = 0.3
+
+    def __init__(
+        self,
+        *,
+        steps: int = 100,
+        restarts: int = 1,
+        n_target_classes: int | None = None,
+        alpha_max: float = 0.1,
+        eta: float = 1.05,
+        beta: float = 0.9,
+        restart_radius: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.steps = check_int(steps, "steps")
+        self.restarts = check_int(restarts, "restarts")
+        self.n_target_classes = (
+            None if n_target_classes is None else check_int(n_target_classes, "n_target_classes")
+        )
+        self.alpha_max = check_float(alpha_max, "alpha_max")
+        if self.alpha_max > 1:
+            raise ValueError(f"alpha_max: expected a number in (0, 1], got {alpha_max!r}")
+        self.eta = check_float(eta, "eta")
+        self.beta = check_float(beta, "beta")
+        if self.beta > 1:
+            raise ValueError(f"beta: expected a number in (0, 1], got {beta!r}")
+        self.restart_radius = (
+            None if restart_radius is None else check_float(restart_radius, "restart_radius")
+        )
+        self.seed = check_seed(seed)
+
+    def run(
+        self,
+        model: Model,
+        inputs: ep.Tensor,
+        criterion: Criterion,
+        early_stop: float | None = None,
+    ) -> ep.Tensor:
+        classes, targeted = criterion.gradient_target()
+        if inputs.shape[0] == 0:
+            return inputs
+        outputs = model(inputs)
+        num_classes = outputs.shape[-1]
+        if targeted:
+            mode, target_list = "dynamic", [classes]
+        elif self.n_target_classes is not None:
+            ranks = range(1, min(self.n_target_classes, num_classes - 1) + 1)
+            mode, target_list = "target", [ranked_other_class(outputs, classes, r) for r in ranks]
+        else:
+            mode, target_list = "all", [classes]
+
+        adversarial = host_bool(criterion(inputs, outputs))
+        best = inputs
+        best_size = ep.where(ep.from_numpy(classes, adversarial), 0.0, _INF).astype(inputs.dtype)
+        stop = _INF if early_stop is None else early_stop
+        rng = self._generator()
+        for targets in target_list:
+            for restart in range(self.restarts):
+                remaining = ~adversarial
+                if stop < _INF:  # samples adversarial within early_stop are done
+                    remaining = np.logical_and(remaining, best_size.numpy() > stop)
+                if not remaining.any():
+                    return best
+                subset = Subset.of_mask(inputs, remaining, model.compile_enabled)
+                part, part_size = self._single_run(
+                    model,
+                    subset.take(inputs),
+                    subset.criterion(criterion, inputs, outputs),
+                    subset.take(classes),
+                    subset.take(targets),
+                    mode,
+                    num_classes,
+                    subset.take(best),
+                    subset.take(best_size),
+                    restart > 0,
+                    stop,
+                    rng,
+                )
+                best = subset.put(best, part)
+                best_size = subset.put(best_size, part_size)
+        return best
+
+    def _single_run(
+        self,
+        model: Model,
+        origin: ep.Tensor,
+        criterion: Criterion,
+        labels: ep.Tensor,
+        targets: ep.Tensor,
+        mode: str,
+        num_classes: int,
+        best: ep.Tensor,
+        best_size: ep.Tensor,
+        random_start: bool,
+        stop: float,
+        rng: np.random.Generator,
+    ) -> tuple[ep.Tensor, ep.Tensor]:
+        step = model.compiled(
+            ("advlib.attacks.fab", self.norm.name, "step", mode, num_classes),
+            lambda: self._make_step(model, mode, num_classes),
+        )
+        keep = model.compiled(("advlib.attacks.fab", self.norm.name, "keep"), self._make_keep)
+        x = self._start(model, origin, best_size, stop, rng) if random_start else origin
+        alpha_max, eta = scalar_like(origin, self.alpha_max), scalar_like(origin, self.eta)
+        beta = scalar_like(origin, self.beta)
+        check_every = max(1, self.steps // 10)
+        for i in range(self.steps):
+            x, logits = step(x, origin, labels, targets, alpha_max, eta)
+            is_adv = criterion(x, logits)
+            x, best, best_size = keep(x, origin, is_adv, best, best_size, beta)
+            # one transfer every 10% of the steps
+            if stop < _INF and (i + 1) % check_every == 0 and _all(best_size <= stop):
+                break
+        return best, best_size
+
+    def _start(
+        self,
+        model: Model,
+        origin: ep.Tensor,
+        best_size: ep.Tensor,
+        stop: float,
+        rng: np.random.Generator,
+    ) -> ep.Tensor:
+        lower, upper = model.bounds
+        if stop < _INF:
+            cap = stop
+        elif self.restart_radius is not None:
+            cap = self.restart_radius
+        else:
+            cap = self.default_radius * (upper - lower)
+        radius = ep.minimum(best_size, cap)
+        noise = self.norm.sample_unit_ball(rng, tuple(origin.shape))
+        direction = ep.from_numpy(origin, noise.astype(dtype_name(origin)))
+        direction = direction / atleast_kd(self.norm(direction) + 1e-12, origin.ndim)
+        start = origin + atleast_kd(0.5 * radius, origin.ndim) * direction
+        return start.clip(lower, upper)
+
+    # ------------------------------------------------------------------ compiled pieces
+    def _make_step(self, model: Model, mode: str, num_classes: int) -> StepFn:
+        norm, (lower, upper) = self.norm, model.bounds
+        boundary = self._make_boundary(model, mode, num_classes)
+
+        def step(
+            x: ep.Tensor,
+            origin: ep.Tensor,
+            labels: ep.Tensor,
+            targets: ep.Tensor,
+            alpha_max: ep.Tensor,
+            eta: ep.Tensor,
+        ) -> tuple[ep.Tensor, ep.Tensor]:
+            offset, normal = boundary(x, labels, targets)  # plane: offset + normal.(z - x) = 0
+            w = flat_batch(normal)
+            shift = (w * flat_batch(origin - x)).sum(axis=-1)
+            d_x = hyperplane_projection(
+                norm, w, -offset, flat_batch(lower - x), flat_batch(upper - x)
+            )
+            d_origin = hyperplane_projection(
+                norm, w, -offset - shift, flat_batch(lower - origin), flat_batch(upper - origin)
+            )
+            size_x = ep.maximum(norm(d_x), 1e-8)
+            size_origin = ep.maximum(norm(d_origin), 1e-8)
+            alpha = ep.minimum(size_x / (size_x + size_origin), alpha_max)
+            alpha = atleast_kd(alpha, x.ndim)
+            moved = (x + eta * unflat_batch(d_x, x)) * (1 - alpha) + (
+                origin + eta * unflat_batch(d_origin, x)
+            ) * alpha
+            moved = moved.clip(lower, upper)
+            return moved, model(moved)
+
+        return step
+
+    def _make_boundary(
+        self, model: Model, mode: str, num_classes: int
+    ) -> Callable[[ep.Tensor, ep.Tensor, ep.Tensor], tuple[ep.Tensor, ep.Tensor]]:
+        """``(offset, normal)`` of the linearised boundary to cross: ``f(x)`` and its gradient,
+        with ``f = z_target - z_label`` (or the closest such difference, untargeted)."""
+        dual_norm = dual(self.norm)
+
+        def difference(
+            other: Callable[[ep.Tensor], ep.Tensor], own: Callable[[ep.Tensor], ep.Tensor]
+        ) -> Callable[[ep.Tensor], tuple[ep.Tensor, ep.Tensor]]:
+            def loss_fn(z: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
+                logits = model(z)
+                values = other(logits) - own(logits)
+                return values.sum(), values
+
+            return loss_fn
+
+        def boundary(
+            x: ep.Tensor, labels: ep.Tensor, targets: ep.Tensor
+        ) -> tuple[ep.Tensor, ep.Tensor]:
+            if mode == "target":
+                loss_fn = difference(
+                    lambda z: class_logit(z, targets), lambda z: class_logit(z, labels)
+                )
+                _, offset, normal = model.value_and_grad(loss_fn, x)
+                return offset, normal
+            if mode == "dynamic":
+                loss_fn = difference(
+                    lambda z: class_logit(z, targets), lambda z: best_other_logit(z, targets)
+                )
+                _, offset, normal = model.value_and_grad(loss_fn, x)
+                return offset, normal
+            candidates = []
+            for j in range(num_classes):
+                column = ep.zeros_like(labels) + j
+
+                def other(z: ep.Tensor, column: ep.Tensor = column) -> ep.Tensor:
+                    return class_logit(z, column)
+
+                loss_fn = difference(other, lambda z: class_logit(z, labels))
+                _, offset, normal = model.value_and_grad(loss_fn, x)
+                distance = offset.abs() / (dual_norm(normal) + 1e-12)
+                candidates.append((ep.where(labels == j, _INF, distance), offset, normal))
+            best_distance, best_offset, best_normal = candidates[0]
+            for distance, offset, normal in candidates[1:]:
+                closer = distance < best_distance
+                best_offset = ep.where(closer, offset, best_offset)
+                best_normal = ep.where(atleast_kd(closer, x.ndim), normal, best_normal)
+                best_distance = ep.where(closer, distance, best_distance)
+            return best_offset, best_normal
+
+        return boundary
+
+    def _make_keep(self) -> StepFn:
+        norm = self.norm
+
+        def keep(
+            x: ep.Tensor,
+            origin: ep.Tensor,
+            is_adv: ep.Tensor,
+            best: ep.Tensor,
+            best_size: ep.Tensor,
+            beta: ep.Tensor,
+        ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+            size = norm(x - origin)
+            better = ep.logical_and(is_adv, size < best_size)
+            best = ep.where(atleast_kd(better, x.ndim), x, best)
+            best_size = ep.where(better, size, best_size)
+            x = ep.where(atleast_kd(is_adv, x.ndim), origin + beta * (x - origin), x)
+            return x, best, best_size
+
+        return keep
+
+
+def _all(mask: ep.Tensor) -> bool:
+    return bool(mask.all().item())
+
+
+class LinfFAB(_FAB):
+    """FAB minimising the Linf norm; see :class:`_FAB` for the arguments (defaults: 100 steps,
+    1 restart, untargeted over all classes, ``alpha_max=0.1``, ``eta=1.05``, ``beta=0.9``)."""
+
+    norm = linf
+
+
+class L2FAB(_FAB):
+    """FAB minimising the L2 norm; see :class:`_FAB` for the arguments."""
+
+    norm = l2
+    default_radius = 1.0
+
+
+FAB = LinfFAB
+LinfFastAdaptiveBoundaryAttack = LinfFAB
+L2FastAdaptiveBoundaryAttack = L2FAB

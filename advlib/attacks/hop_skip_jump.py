@@ -1,0 +1,243 @@
+"""HopSkipJump (Chen, Jordan & Wainwright, 2020): a decision-based minimization attack.
+
+Needs only the model's decisions. From an adversarial starting point it repeats: a binary search
+to the decision boundary; a Monte-Carlo estimate of the boundary's normal from the decisions at
+random points around the boundary point (``initial_gradient_eval_steps * sqrt(t)`` of them at
+iteration ``t``, at most ``max_gradient_eval_steps``); a step along that estimate of a size that
+shrinks geometrically until the result is adversarial again.
+
+Batched over samples. Samples adversarial as given are returned at once (distance 0); samples
+without an adversarial starting point are returned unchanged (and fail): no NaN, no endless
+loop (Foolbox #670).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from typing import Any
+
+import eagerpy as ep
+import numpy as np
+
+from .._tensors import atleast_kd, dtype_name
+from ..criteria import Criterion
+from ..models.base import Model
+from ..norms import l2, linf
+from ._decision import binary_search, check_init_attack, find_starts, is_adversarial
+from ._minimization import check_float, check_int, check_seed
+from ._subsets import host_bool, repeated
+from .base import MinimizationAttack
+
+# Noise points per sample evaluated in one forward pass, times the batch size: bounds memory.
+_EVALS_PER_PASS = 4096
+# Step-size halvings tried per iteration before a sample keeps its current point.
+_MAX_HALVINGS = 25
+
+
+class _HopSkipJump(MinimizationAttack):
+    """HopSkipJump in ``self.norm``; see the module documentation.
+
+    Args:
+        steps: iterations (default 64).
+        initial_gradient_eval_steps: decisions for the first gradient estimate (default 100).
+        max_gradient_eval_steps: largest number of decisions per estimate (default 10000).
+        gamma: sets the binary search tolerance and the probing radius (default 1.0).
+        init_attack: a minimization attack giving the starting points, or None (default):
+            uniform noise, the first adversarial of ``init_trials`` draws per sample.
+        init_trials: noise draws for the default starting points (default 100).
+        seed: seed of the noise; None draws fresh randomness on every call.
+    """
+
+    requires_grad = False
+
+    def __init__(
+        self,
+        *,
+        steps: int = 64,
+        initial_gradient_eval_steps: int = 100,
+        max_gradient_eval_steps: int = 10000,
+        gamma: float = 1.0,
+        init_attack: Any = None,
+        init_trials: int = 100,
+        seed: int | None = None,
+    ) -> None:
+        self.steps = check_int(steps, "steps")
+        self.initial_gradient_eval_steps = check_int(
+            initial_gradient_eval_steps, "initial_gradient_eval_steps"
+        )
+        self.max_gradient_eval_steps = check_int(max_gradient_eval_steps, "max_gradient_eval_steps")
+        self.gamma = check_float(gamma, "gamma")
+        self.init_attack = check_init_attack(init_attack)
+        self.init_trials = check_int(init_trials, "init_trials")
+        self.seed = check_seed(seed)
+
+    def run(
+        self,
+        model: Model,
+        inputs: ep.Tensor,
+        criterion: Criterion,
+        early_stop: float | None = None,
+        *,
+        starting_points: ep.Tensor | None = None,
+    ) -> ep.Tensor:
+        """See :meth:`MinimizationAttack.run`; ``starting_points`` (EagerPy tensor shaped like
+        ``inputs``, default None) are adversarial starts that take precedence over
+        ``init_attack`` where they are adversarial."""
+        if inputs.shape[0] == 0:
+            return inputs
+        rng = self._generator()
+        starts, already, found = find_starts(
+            model, inputs, criterion, self.init_attack, self.init_trials, rng, starting_points
+        )
+        active_np = np.logical_and(found, ~already)
+        if not active_np.any():
+            return starts
+        active = ep.from_numpy(inputs, active_np)
+        features = int(np.prod(inputs.shape[1:]))
+        theta = self._theta(features)
+        x = binary_search(model, criterion, inputs, starts, self.norm, theta)
+        distance = self.norm(x - inputs)
+        lower, upper = model.bounds
+        for t in range(1, self.steps + 1):
+            if t == 1:
+                probe = ep.zeros_like(distance) + 0.1 * (upper - lower)
+            else:
+                probe = self._probe_scale(features) * theta * distance
+            evals = int(
+                min(self.initial_gradient_eval_steps * math.sqrt(t), self.max_gradient_eval_steps)
+            )
+            grad = self._estimate_gradient(model, criterion, x, probe, evals, rng)
+            update = grad.sign() if self.norm is linf else grad
+            size = distance / math.sqrt(t)
+            proposal, accepted = x, ep.zeros_like(distance) > 0
+            for _ in range(_MAX_HALVINGS):
+                candidate = (x + atleast_kd(size, x.ndim) * update).clip(lower, upper)
+                now = is_adversarial(model, criterion, candidate)
+                take = ep.logical_and(now, ep.logical_not(accepted))
+                proposal = ep.where(atleast_kd(take, x.ndim), candidate, proposal)
+                accepted = ep.logical_or(accepted, now)
+                size = ep.where(accepted, size, size / 2)
+                if host_bool(ep.logical_or(accepted, ep.logical_not(active))).all():
+                    break
+            proposal = ep.where(atleast_kd(ep.logical_and(accepted, active), x.ndim), proposal, x)
+            x = binary_search(model, criterion, inputs, proposal, self.norm, theta)
+            x = ep.where(atleast_kd(active, x.ndim), x, starts)
+            distance = self.norm(x - inputs)
+            if early_stop is not None:
+                done = ep.logical_or(distance <= early_stop, ep.logical_not(active))
+                if host_bool(done).all():
+                    break
+        return x
+
+    @abstractmethod
+    def _theta(self, features: int) -> float:
+        """Binary-search tolerance, relative to the distance searched."""
+
+    @abstractmethod
+    def _probe_scale(self, features: int) -> float:
+        """Probing radius per unit of ``theta * distance``."""
+
+    def _estimate_gradient(
+        self,
+        model: Model,
+        criterion: Criterion,
+        x: ep.Tensor,
+        probe: ep.Tensor,
+        evals: int,
+        rng: np.random.Generator,
+    ) -> ep.Tensor:
+        """A unit-L2 estimate of the boundary normal at ``x`` (pointing into the adversarial
+        region) from ``evals`` decisions per sample at distance ``probe`` around ``x``."""
+        n, shape = x.shape[0], tuple(x.shape[1:])
+        lower, upper = model.bounds
+        # A fixed number of noise points per pass, so every pass has the same shapes (JAX
+        # compiles each new shape); the last pass ignores the points beyond ``evals``.
+        per_pass = _power_of_two_below(
+            min(_EVALS_PER_PASS // max(n, 1), 2 * self.initial_gradient_eval_steps)
+        )
+        weighted = ep.zeros_like(x)  # sum of decision * direction
+        directions = ep.zeros_like(x)  # sum of directions
+        decisions = ep.zeros_like(probe)  # sum of decisions (+1 / -1)
+        scale = probe.reshape((1, n) + (1,) * len(shape))
+        judges: dict[int, Criterion | None] = {}
+        done = 0
+        k = per_pass
+        while done < evals:
+            noise = self._noise(rng, (k, n, *shape))
+            noise /= (
+                np.sqrt((noise.reshape(k, n, -1) ** 2).sum(-1)).reshape((k, n) + (1,) * len(shape))
+                + 1e-12
+            )
+            points = x[None] + scale * ep.from_numpy(x, noise.astype(dtype_name(x)))
+            points = points.clip(lower, upper)
+            effective = (points - x[None]) / (scale + 1e-12)
+            stacked = points.reshape((k * n, *shape))
+            if k not in judges:
+                judges[k] = repeated(criterion, k)
+            judge = judges[k]
+            if judge is not None:
+                adversarial = judge(stacked, model(stacked)).reshape((k, n))
+            else:  # a criterion type without a stacked form: one call per copy
+                logits = model(stacked)
+                adversarial = ep.stack(
+                    [criterion(points[i], logits[i * n : (i + 1) * n]) for i in range(k)]
+                )
+            value = adversarial.astype(x.dtype) * 2 - 1
+            if done + k > evals:
+                used = (np.arange(k) < evals - done).astype(dtype_name(x))
+                value = value * ep.from_numpy(x, used)[:, None]
+                effective = effective * atleast_kd(ep.from_numpy(x, used), effective.ndim)
+            weighted = weighted + (atleast_kd(value, effective.ndim) * effective).sum(axis=0)
+            directions = directions + effective.sum(axis=0)
+            decisions = decisions + value.sum(axis=0)
+            done += k
+        mean = decisions / evals
+        unanimous = atleast_kd(mean.abs() == 1, x.ndim)
+        centred = weighted / evals - atleast_kd(mean, x.ndim) * directions / evals
+        grad = ep.where(unanimous, weighted / evals, centred)
+        return grad / atleast_kd(l2(grad) + 1e-12, x.ndim)
+
+    @abstractmethod
+    def _noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Random probing directions (any scale: they are normalised)."""
+
+
+def _power_of_two_below(value: int) -> int:
+    return 1 << (max(value, 1).bit_length() - 1)
+
+
+class HopSkipJumpAttack(_HopSkipJump):
+    """HopSkipJump minimising the L2 norm (defaults: 64 steps, 100 to 10000 decisions per
+    gradient estimate, ``gamma=1``); see :class:`_HopSkipJump`."""
+
+    norm = l2
+
+    def _theta(self, features: int) -> float:
+        return self.gamma / (features * math.sqrt(features))
+
+    def _probe_scale(self, features: int) -> float:
+        return math.sqrt(features)
+
+    def _noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return rng.standard_normal(size=shape)
+
+
+class LinfHopSkipJumpAttack(_HopSkipJump):
+    """HopSkipJump minimising the Linf norm: sign steps, Linf binary search; see
+    :class:`_HopSkipJump`."""
+
+    norm = linf
+
+    def _theta(self, features: int) -> float:
+        return self.gamma / (features * features)
+
+    def _probe_scale(self, features: int) -> float:
+        return float(features)
+
+    def _noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return rng.uniform(-1.0, 1.0, size=shape)
+
+
+L2HopSkipJumpAttack = HopSkipJumpAttack
+HSJA = HopSkipJumpAttack

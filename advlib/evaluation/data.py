@@ -1,0 +1,133 @@
+"""Turn what users pass as ``data`` into NumPy batches of bounded size.
+
+Accepted: a pair ``(inputs, labels)`` of arrays or tensors of any framework, a torch
+``DataLoader``, a ``tf.data.Dataset``, or any iterable of ``(inputs, labels)`` batches.
+Batches are converted to NumPy one at a time, so only one batch is in memory at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+Batch = tuple[np.ndarray, np.ndarray]
+
+
+def to_numpy(value: Any, name: str) -> np.ndarray:
+    """An array or a tensor of any framework as a NumPy array (a copy only where needed)."""
+    if isinstance(value, np.ndarray):
+        return value
+    raw = getattr(value, "raw", value)  # EagerPy tensors
+    module = type(raw).__module__.split(".")[0]
+    if module == "torch":
+        return np.asarray(raw.detach().cpu().numpy())
+    if module in ("tensorflow", "keras") and hasattr(raw, "numpy"):
+        return np.asarray(raw.numpy())
+    try:
+        return np.asarray(raw)
+    except Exception as error:  # any failure to convert is the user's input type
+        raise TypeError(
+            f"{name}: expected an array or a tensor, got {type(value).__name__} ({error})"
+        ) from None
+
+
+def is_pair(data: Any) -> bool:
+    """Whether ``data`` is one ``(inputs, labels)`` pair rather than a sequence of batches."""
+    return (
+        isinstance(data, tuple | list)
+        and len(data) == 2
+        and hasattr(data[0], "shape")
+        and hasattr(data[1], "shape")
+    )
+
+
+def count_batches(data: Any, batch_size: int | None) -> int | None:
+    """The number of batches :func:`iter_batches` yields, when known without iterating."""
+    if is_pair(data):
+        n = len(data[0])
+        return 1 if batch_size is None else max(1, math.ceil(n / batch_size))
+    if batch_size is not None:
+        return None  # batches of the data may be split
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+def iter_batches(data: Any, batch_size: int | None) -> Iterator[Batch]:
+    """``(inputs, labels)`` NumPy batches of at most ``batch_size`` samples.
+
+    Args:
+        data: see the module documentation.
+        batch_size: the largest batch to yield; larger batches of ``data`` are split.
+            None keeps the data's own batches (a pair of arrays is one batch).
+    """
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise ValueError(f"batch_size: expected an int >= 1 or None, got {batch_size!r}")
+    if is_pair(data):
+        inputs, labels = data
+        _check_lengths(len(inputs), len(labels), "data")
+        step = len(inputs) if batch_size is None else batch_size
+        for start in range(0, len(inputs), max(step, 1)):
+            yield check_batch(inputs[start : start + step], labels[start : start + step], "data")
+        return
+    if isinstance(data, str | bytes | dict) or not hasattr(data, "__iter__"):
+        raise TypeError(
+            "data: expected a pair (inputs, labels), a torch DataLoader, a tf.data.Dataset or "
+            f"an iterable of (inputs, labels) batches, got {type(data).__name__}"
+        )
+    for index, batch in enumerate(data):
+        if not isinstance(batch, tuple | list) or len(batch) != 2:
+            raise ValueError(
+                f"data: batch {index} is not an (inputs, labels) pair "
+                f"(got {type(batch).__name__}"
+                + (f" of length {len(batch)})" if isinstance(batch, tuple | list) else ")")
+            )
+        inputs, labels = check_batch(batch[0], batch[1], f"data (batch {index})")
+        step = len(inputs) if batch_size is None else batch_size
+        for start in range(0, len(inputs), max(step, 1)):
+            yield inputs[start : start + step], labels[start : start + step]
+
+
+def check_batch(inputs: Any, labels: Any, where: str) -> Batch:
+    """One batch as NumPy arrays: float inputs (N, ...) and int64 labels (N,)."""
+    x = to_numpy(inputs, f"{where}: inputs")
+    y = to_numpy(labels, f"{where}: labels")
+    if x.ndim < 2:
+        raise ValueError(
+            f"{where}: inputs must be a batch of shape (N, ...) with at least 2 dimensions, "
+            f"got shape {x.shape}; a dataset of single samples needs batching "
+            "(e.g. dataset.batch(128))"
+        )
+    if y.ndim != 1:
+        raise ValueError(
+            f"{where}: labels must have shape (N,), one class index per input, got shape "
+            f"{y.shape}"
+            + ("; one-hot labels need argmax(axis=-1)" if y.ndim == 2 else "")
+            + (
+                "; a dataset of single samples needs batching (e.g. .batch(128))"
+                if y.ndim == 0
+                else ""
+            )
+        )
+    _check_lengths(len(x), len(y), where)
+    if x.dtype.kind not in "fiu":
+        raise TypeError(f"{where}: inputs must be numbers, got dtype {x.dtype}")
+    if y.dtype.kind not in "iu":
+        integral = y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0)
+        if not integral:
+            raise TypeError(f"{where}: labels must be integer class indices, got dtype {y.dtype}")
+    return x, y.astype(np.int64)
+
+
+def _check_lengths(n_inputs: int, n_labels: int, where: str) -> None:
+    if n_inputs != n_labels:
+        raise ValueError(
+            f"{where}: labels must have one entry per input, got {n_inputs} inputs "
+            f"and {n_labels} labels"
+        )

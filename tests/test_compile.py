@@ -1,0 +1,127 @@
+"""Compiled attack steps: the same results as eager steps, and no recompilation per call."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import CNN_LAYERS, cnn_weights, native, to_numpy, wrap_model
+
+import advlib
+from advlib import attacks
+from advlib.zoo.architectures import build
+
+ATTACKS: list[Callable[[], advlib.Attack]] = [
+    lambda: attacks.FGSM(),
+    lambda: attacks.LinfPGD(steps=5, seed=3),
+    lambda: attacks.L2PGD(steps=5, seed=3),
+    lambda: attacks.MIFGSM(steps=5),
+]
+ATTACK_IDS = ["FGSM", "LinfPGD", "L2PGD", "MIFGSM"]
+EPSILONS = {"linf": [0.03, 0.1], "l2": [0.3, 1.0]}
+
+
+def _data(n: int = 24, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 1, (n, 1, 8, 8)).astype(np.float32)
+
+
+class TraceCounter:
+    """The CNN as a plain function that counts how often Python runs it.
+
+    Under ``jax.jit`` / ``tf.function`` Python runs the function only while tracing, so the
+    count is the number of traces; run eagerly, it counts forward passes.
+    """
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.net = build(backend, CNN_LAYERS, cnn_weights(0), (1, 8, 8))
+        self.calls = 0
+
+    def __call__(self, x: Any) -> Any:
+        self.calls += 1
+        if self.backend == "tensorflow":
+            return self.net(x, training=False)
+        return self.net(x)
+
+
+def _model(backend: str, compile: bool) -> advlib.Model:
+    net = build(backend, CNN_LAYERS, cnn_weights(0), (1, 8, 8))
+    return wrap_model(backend, net, compile=compile)
+
+
+def _labels(model: advlib.Model, x: np.ndarray) -> np.ndarray:
+    tensor, _ = model.to_tensor(x, "x", floating=True)
+    return to_numpy(model(tensor).argmax(axis=-1))
+
+
+@pytest.mark.parametrize("make_attack", ATTACKS, ids=ATTACK_IDS)
+def test_compiled_and_uncompiled_steps_give_the_same_results(
+    make_attack: Callable[[], advlib.Attack], backend: str
+) -> None:
+    if backend == "torch" and not os.environ.get("ADVLIB_TEST_TORCH_COMPILE"):
+        pytest.skip(
+            "PyTorch is eager by default; its opt-in torch.compile takes about a minute per "
+            "attack on a CPU: set ADVLIB_TEST_TORCH_COMPILE=1 to compare it"
+        )
+    compiled, eager = _model(backend, compile=True), _model(backend, compile=False)
+    assert compiled.compile_enabled and not eager.compile_enabled
+    x = _data()
+    labels = _labels(eager, x)
+    attack = make_attack()
+    epsilons = EPSILONS[attack.norm.name]
+
+    results = [
+        attack(model, native(backend, x), native(backend, labels), epsilons=epsilons)
+        for model in (compiled, eager)
+    ]
+
+    (raw_c, clipped_c, success_c), (raw_e, clipped_e, success_e) = results
+    np.testing.assert_allclose(to_numpy(raw_c), to_numpy(raw_e), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(clipped_c), to_numpy(clipped_e), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(to_numpy(success_c), to_numpy(success_e))
+    # The attack did something: the comparison is not between two copies of the inputs.
+    assert np.abs(to_numpy(clipped_c)[-1] - x).max() > 0.5 * epsilons[-1] / 8
+
+
+@pytest.mark.parametrize("make_attack", ATTACKS, ids=ATTACK_IDS)
+def test_repeated_calls_do_not_retrace(
+    make_attack: Callable[[], advlib.Attack], backend: str
+) -> None:
+    if backend == "torch":
+        pytest.skip("eager PyTorch has nothing to trace")
+    counter = TraceCounter(backend)
+    model = wrap_model(backend, counter)
+    x = _data()
+    labels = native(backend, _labels(model, x))
+    attack = make_attack()
+    epsilons = EPSILONS[attack.norm.name]
+    inputs = native(backend, x)
+
+    attack(model, inputs, labels, epsilons=epsilons)
+    traced = counter.calls
+    # Other epsilons, another seed, other inputs of the same shape: all the same compilation.
+    attack(model, inputs, labels, epsilons=[e / 2 for e in epsilons])
+    if hasattr(attack, "seed"):
+        attack.seed = 11
+    attack(model, native(backend, _data(seed=1)), labels, epsilons=epsilons[0])
+
+    assert traced > 0
+    assert counter.calls == traced, f"{counter.calls - traced} retraces after the first call"
+
+
+def test_eager_model_counts_every_forward_pass(backend: str) -> None:
+    """The counter itself works: without compilation every step calls the function."""
+    if backend == "torch":
+        pytest.skip("the wrapper of a plain torch function is always eager")
+    counter = TraceCounter(backend)
+    model = wrap_model(backend, counter, compile=False)
+    x = _data()
+    labels = native(backend, _labels(model, x))
+    before = counter.calls
+
+    attacks.LinfPGD(steps=4, seed=0)(model, native(backend, x), labels, epsilons=0.1)
+
+    assert counter.calls - before >= 4
