@@ -8,4 +8,5 @@ python -m pip install --quiet -e ".[test]"
 python -m pip install --quiet --no-deps "torchattacks==3.5.1"
 python -m ruff check advlib tests benchmarks examples scripts
 python -m mypy advlib
-python -m pytest "$@"
+# One worker per core; conftest pins each framework to one thread.
+python -m pytest -n 2 "$@"

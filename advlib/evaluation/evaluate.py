@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from ..attacks import _diagnostics as diagnostics
 from ..attacks.base import Attack, check_inputs, check_outputs
+from ..criteria import Misclassification
 from ..models.base import Model
 from .counting import Calls, CountingModel
 from .data import count_batches, is_pair, iter_batches, to_numpy
@@ -81,9 +83,12 @@ def evaluate(
     start = time.perf_counter()
     with _progress_bar(progress, data, batch_size) as bar:
         for x, y in iter_batches(data, batch_size):
+            if totals.n == 0 and len(y) > 0:
+                totals.warnings.extend(_model_checks(model, x, y))
             _evaluate_batch(counting, x, y, specs, grids, cascade, totals, bar)
             bar.update(len(y) if is_pair(data) else 1)
     seconds = time.perf_counter() - start
+    diagnostics.warn(dict.fromkeys(totals.warnings), "evaluate")
     from .. import __version__
 
     summaries = []
@@ -140,6 +145,7 @@ class _Totals:
     worst: dict[str, np.ndarray]
     n: int = 0
     correct: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def _evaluate_batch(
@@ -158,6 +164,7 @@ def _evaluate_batch(
     for norm, grid in grids.items():
         eps = np.asarray(grid)
         worst = np.tile(correct, (len(grid), 1))  # (epsilons, samples): robust so far
+        after_white_box: np.ndarray | None = None
         for label, attack in specs:
             if attack.norm.name != norm:
                 continue
@@ -178,7 +185,27 @@ def _evaluate_batch(
             robust = candidates & ~broken
             t.robust += robust.sum(axis=1)
             worst = worst & robust
+            if attack.requires_grad:
+                after_white_box = worst
+        if after_white_box is not None and worst is not after_white_box:
+            message = diagnostics.black_box_check(after_white_box.ravel(), worst.ravel())
+            if message is not None:
+                totals.warnings.append(message)
         totals.worst[norm] += worst.sum(axis=1)
+
+
+def _model_checks(model: Model, x: np.ndarray, y: np.ndarray) -> list[str]:
+    """Gradient-masking checks on the first batch: probability outputs, a randomized model,
+    zero gradients. Invalid data is left for the evaluation itself to report."""
+    inputs, _ = model.to_tensor(x, "inputs", floating=True)
+    try:
+        check_inputs(inputs, model)
+        outputs = model(inputs)
+        check_outputs(outputs, len(y))
+        criterion = Misclassification(y).bind(model, outputs)
+    except (TypeError, ValueError):
+        return []
+    return diagnostics.model_checks(model, inputs, criterion, outputs)
 
 
 def _clean_correct(model: Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
