@@ -64,8 +64,9 @@ def run_worker(backend: str, args: argparse.Namespace, out: str) -> dict[str, An
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     env.update(thread_environment(args.threads))
+    # The repository root (for ``benchmarks``) goes after any PYTHONPATH the user set.
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), root]))
     completed = subprocess.run(command, env=env, check=False)
     if completed.returncode != 0 or not os.path.exists(out):
         return {"backend": backend, "device": args.device, "records": [],

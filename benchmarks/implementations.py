@@ -214,11 +214,16 @@ class TorchAttacks:
 
 
 # ------------------------------------------------------------------------------- assembly
-#: Networks whose native TensorFlow loop is fastest with XLA (``jit_compile=True``), measured
-#: on a 2-core CPU: the MLP's Linf PGD took 0.58 s with XLA vs 0.69 s without; the digits CNN
-#: 1.17 s vs 0.86 s (XLA's CPU convolutions are slow). The native loop is the ceiling, so it
-#: takes the faster choice.
-TF_NATIVE_XLA = {"mlp"}
+#: Networks whose TensorFlow steps are fastest with XLA (``jit_compile=True``), measured on a
+#: 2-core CPU: the MLP's native Linf PGD took 0.58 s with XLA vs 0.69 s without; the digits CNN
+#: 1.17 s vs 0.86 s (XLA's CPU convolutions are slow). The native loop and advlib
+#: (``TensorFlowModel(..., jit_compile=True)``) both take the faster choice.
+TF_XLA_NETWORKS = {"mlp"}
+
+
+def tf_xla(setup: Setup, network: str) -> bool:
+    """Whether TensorFlow steps for ``network`` compile with XLA (CPU only; GPU unmeasured)."""
+    return setup.framework == "tensorflow" and network in TF_XLA_NETWORKS and setup.device == "cpu"
 
 
 def native_loop(setup: Setup, network: str) -> Implementation:
@@ -226,14 +231,18 @@ def native_loop(setup: Setup, network: str) -> Implementation:
     if setup.framework == "torch":
         return TorchNative(setup.net)
     if setup.framework == "tensorflow":
-        xla = network in TF_NATIVE_XLA and setup.device == "cpu"
+        xla = tf_xla(setup, network)
         return TensorFlowNative(setup.net, jit_compile=xla, device=setup.tf_device)
     return JaxNative(setup.net)
 
 
 def implementations(setup: Setup, network: str) -> tuple[dict[str, Any], list[str]]:
     """``({name: implementation}, [skip messages])`` for one backend and network."""
-    impls: dict[str, Any] = {"advlib": Advlib(setup), "native": native_loop(setup, network)}
+    advlib_kwargs = {"jit_compile": True} if tf_xla(setup, network) else {}
+    impls: dict[str, Any] = {
+        "advlib": Advlib(setup, **advlib_kwargs),
+        "native": native_loop(setup, network),
+    }
     skipped: list[str] = []
     if installed("foolbox"):
         impls["foolbox"] = Foolbox(setup)
