@@ -1,10 +1,12 @@
 """Small helpers over EagerPy tensors that every layer shares.
 
-Nothing here imports a framework: framework types are recognised by their module name.
+Framework types are recognised by their module name; a framework is imported only by
+:func:`l2_rows`, and only when handed one of its tensors.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -70,7 +72,24 @@ def wrap(tree: Tree) -> Tree:
 
 def flat_batch(t: ep.Tensor) -> ep.Tensor:
     """(N, ...) -> (N, D). Works when N is unknown while tracing (TF relaxed shapes)."""
-    return t.reshape((-1, int(np.prod(t.shape[1:]))))
+    return t.reshape((-1, math.prod(t.shape[1:])))
+
+
+def l2_rows(flat: ep.Tensor) -> ep.Tensor:
+    """Euclidean norm of each row of a (N, D) tensor.
+
+    The one framework-specific fast path outside the model wrappers: PyTorch runs eagerly and
+    pays for every intermediate tensor, so it gets one fused kernel
+    (``torch.linalg.vector_norm``, whose gradient at zero is zero); elsewhere square, sum and
+    square root, which XLA fuses inside compiled steps.
+    """
+    raw = flat.raw
+    if type(raw).__module__.split(".")[0] == "torch":
+        import torch
+
+        norms: ep.Tensor = ep.astensor(torch.linalg.vector_norm(raw, dim=-1))
+        return norms
+    return flat.square().sum(axis=-1).sqrt()
 
 
 def unflat_batch(t: ep.Tensor, like: ep.Tensor) -> ep.Tensor:

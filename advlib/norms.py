@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 import eagerpy as ep
 import numpy as np
 
-from ._tensors import atleast_kd, flat_batch, unflat_batch
+from ._tensors import atleast_kd, flat_batch, l2_rows, unflat_batch
 
 Epsilon = float | ep.Tensor
 
@@ -55,6 +55,31 @@ class Norm(ABC):
         """``x`` moved into the ``eps`` ball around ``origin``."""
         return origin + self.clip(x - origin, eps)
 
+    def ascend(self, x: ep.Tensor, direction: ep.Tensor, stepsize: Epsilon) -> ep.Tensor:
+        """``x + stepsize * normalize(direction)``; ``stepsize`` a scalar or one per sample."""
+        return x + _per_sample(stepsize, x) * self.normalize(direction)
+
+    def region(
+        self, origin: ep.Tensor, eps: Epsilon, bounds: tuple[float, float]
+    ) -> tuple[ep.Tensor, ...]:
+        """Constants of the feasible set (the ``eps`` ball around ``origin`` within
+        ``bounds``) that :meth:`project_region` reuses on every step; none by default."""
+        return ()
+
+    def project_region(
+        self,
+        x: ep.Tensor,
+        origin: ep.Tensor,
+        eps: Epsilon,
+        region: tuple[ep.Tensor, ...],
+        bounds: tuple[float, float],
+    ) -> ep.Tensor:
+        """``x`` moved into the ``eps`` ball around ``origin``, then into ``bounds``.
+
+        ``region`` is what :meth:`region` returned for the same origin, epsilon and bounds.
+        """
+        return self.project(x, origin, eps).clip(*bounds)
+
 
 class L1Norm(Norm):
     """The L1 norm; :meth:`clip` is the exact Euclidean projection onto the L1 ball."""
@@ -84,6 +109,9 @@ class L1Norm(Norm):
     def normalize(self, grad: ep.Tensor) -> ep.Tensor:
         return grad / atleast_kd(self(grad) + _TINY, grad.ndim)
 
+    def ascend(self, x: ep.Tensor, direction: ep.Tensor, stepsize: Epsilon) -> ep.Tensor:
+        return x + direction * atleast_kd(stepsize / (self(direction) + _TINY), x.ndim)
+
     def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         n, d = shape[0], int(np.prod(shape[1:]))
         exponential = rng.exponential(size=(n, d + 1))
@@ -99,7 +127,7 @@ class L2Norm(Norm):
     name, p = "l2", 2.0
 
     def __call__(self, delta: ep.Tensor) -> ep.Tensor:
-        return flat_batch(delta).square().sum(axis=-1).sqrt()
+        return l2_rows(flat_batch(delta))
 
     def clip(self, delta: ep.Tensor, eps: Epsilon) -> ep.Tensor:
         norms = self(delta)
@@ -108,6 +136,10 @@ class L2Norm(Norm):
 
     def normalize(self, grad: ep.Tensor) -> ep.Tensor:
         return grad / atleast_kd(self(grad) + _TINY, grad.ndim)
+
+    def ascend(self, x: ep.Tensor, direction: ep.Tensor, stepsize: Epsilon) -> ep.Tensor:
+        # The step size folds into the per-sample factor: one full-size product fewer.
+        return x + direction * atleast_kd(stepsize / (self(direction) + _TINY), x.ndim)
 
     def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         # Voelker et al. (2017): the first d of d + 2 Gaussian coordinates, normalised.
@@ -131,6 +163,26 @@ class LinfNorm(Norm):
 
     def normalize(self, grad: ep.Tensor) -> ep.Tensor:
         return grad.sign()
+
+    def region(
+        self, origin: ep.Tensor, eps: Epsilon, bounds: tuple[float, float]
+    ) -> tuple[ep.Tensor, ...]:
+        # The ball within the bounds is a box: two precomputed limits turn projection and
+        # clipping into two elementwise ops per step instead of five.
+        bound = _per_sample(eps, origin)
+        lower, upper = bounds
+        return (origin - bound).clip(lower, upper), (origin + bound).clip(lower, upper)
+
+    def project_region(
+        self,
+        x: ep.Tensor,
+        origin: ep.Tensor,
+        eps: Epsilon,
+        region: tuple[ep.Tensor, ...],
+        bounds: tuple[float, float],
+    ) -> ep.Tensor:
+        low, high = region
+        return ep.minimum(ep.maximum(x, low), high)
 
     def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return rng.uniform(-1.0, 1.0, size=shape)

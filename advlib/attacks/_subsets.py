@@ -3,19 +3,14 @@ results back. Rows are chosen on the host between attacks, never inside a loop."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import eagerpy as ep
 import numpy as np
 
 from .._tensors import atleast_kd
-from ..criteria import (
-    Criterion,
-    Misclassification,
-    TargetedMisclassification,
-    TopKMisclassification,
-)
+from ..criteria import Criterion
+from ..criteria.labels import map_labels
 
 if TYPE_CHECKING:
     from ..models.base import Model
@@ -137,27 +132,6 @@ class _SubsetCriterion(Criterion):
         classes, targeted = self.parent.gradient_target()
         return self.subset.take(classes), targeted
 
-
-def map_labels(criterion: Criterion, fn: Callable[[ep.Tensor], ep.Tensor]) -> Criterion | None:
-    """The same criterion with ``fn`` applied to each of its per-sample label tensors, for the
-    label criteria of :mod:`advlib.criteria` and their combinations; None for other types."""
-    kind = type(criterion)
-    if isinstance(criterion, Misclassification) and kind is Misclassification:
-        return Misclassification(fn(criterion.labels))
-    if isinstance(criterion, TargetedMisclassification) and kind is TargetedMisclassification:
-        labels = criterion.labels
-        return TargetedMisclassification(
-            fn(criterion.target_classes), None if labels is None else fn(labels)
-        )
-    if isinstance(criterion, TopKMisclassification) and kind is TopKMisclassification:
-        return TopKMisclassification(fn(criterion.labels), criterion.k)
-    parts = [getattr(criterion, name, None) for name in ("a", "b", "op")]
-    if kind.__name__ == "_Combined" and parts[2] in ("and", "or"):
-        a, b = (map_labels(part, fn) for part in parts[:2] if isinstance(part, Criterion))
-        if a is None or b is None:
-            return None
-        return a & b if parts[2] == "and" else a | b
-    return None
 
 
 def repeated(criterion: Criterion, k: int) -> Criterion | None:

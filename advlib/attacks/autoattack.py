@@ -231,8 +231,7 @@ class AutoAttack(FixedEpsilonAttack):
         )
         self._check_model(model)
         x, _ = model.to_tensor(inputs, "inputs", floating=True)
-        check_inputs(x, model)
-        x = x.clip(*model.bounds)
+        x = check_inputs(x, model)
         bound = as_criterion(criterion).bind(model, model(x))
         return [self.run_with_report(model, x, bound, float(eps or 0))[1] for eps in eps_list]
 

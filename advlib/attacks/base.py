@@ -16,15 +16,17 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar, NamedTuple, cast
 
 import eagerpy as ep
 import numpy as np
 
-from .._tensors import atleast_kd, dtype_kind, flat_batch
+from .._tensors import atleast_kd, dtype_kind, flat_batch, scalar_like
 from ..criteria import Criterion, Misclassification
+from ..criteria.labels import split_labels
 from ..models.base import Model
 from ..norms import Norm
 
@@ -100,17 +102,15 @@ class Attack(ABC):
         self._check_model(model)
         criterion = as_criterion(criterion)
         x, restore = model.to_tensor(inputs, "inputs", floating=True)
-        check_inputs(x, model)
-        x = x.clip(*model.bounds)
+        x = check_inputs(x, model)
         n = x.shape[0]
         chunk = n if chunk is None else min(chunk, n)
         if n == 0:
             raw, clipped, success = self._empty(model, x, criterion, len(eps_list))
         else:
-            outputs = model(x[:chunk])
-            check_outputs(outputs, chunk)
-            if self.requires_grad:
-                warn_if_probabilities(outputs, type(self).__name__)
+            outputs, probabilities = probe_outputs(model, x, chunk)
+            if self.requires_grad and probabilities:
+                warn_probabilities(type(self).__name__)
             bound = criterion.bind(model, outputs, n=n)
             self._check_criterion(bound)
             raw, clipped, success = self._attack_chunks(model, x, bound, eps_list, chunk)
@@ -134,8 +134,8 @@ class Attack(ABC):
             stop = min(n, start + chunk)
             part = inputs[start:stop] if chunk < n else inputs
             part_criterion = criterion.sliced(start, stop) if chunk < n else criterion
-            raw, clipped, success = self._attack_all(model, part, part_criterion, epsilons)
-            pieces.append(_discard_nonfinite(part, raw, clipped, success, type(self).__name__))
+            outcome = self._attack_all(model, part, part_criterion, epsilons)
+            pieces.append(_discard_nonfinite(part, *outcome, attack_name=type(self).__name__))
         if len(pieces) == 1:
             return pieces[0]
         return tuple(  # type: ignore[return-value]
@@ -155,8 +155,8 @@ class Attack(ABC):
     @abstractmethod
     def _attack_all(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
-    ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
-        """Per-epsilon raw, clipped and success for validated inputs on the model's backend."""
+    ) -> Outcome:
+        """Per-epsilon results for validated inputs on the model's backend."""
 
     # ------------------------------------------------------------------ shared helpers
     def _check_model(self, model: Any) -> None:
@@ -191,17 +191,35 @@ class Attack(ABC):
         settings = tuple(sorted((k, repr(v)) for k, v in vars(self).items() if k != "seed"))
         return (type(self).__qualname__, settings, *extra)
 
-    def _success(self, model: Model, criterion: Criterion, x: ep.Tensor) -> ep.Tensor:
-        """The criterion on ``x``; a sample whose logits are not finite counts as failed."""
-        logits = model(x)
-        finite = ep.logical_not(ep.logical_or(ep.isnan(logits), ep.isinf(logits))).all(axis=-1)
-        return ep.logical_and(criterion(x, logits), finite)
+    def _finish(
+        self,
+        model: Model,
+        criterion: Criterion,
+        inputs: ep.Tensor,
+        raw: ep.Tensor,
+        epsilon: float | None,
+        restrict: str,
+    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+        """``(clipped, success, finite)`` for one epsilon, in one compiled call when the
+        criterion's labels can be passed to compiled code (see :func:`finisher`)."""
+        eps = scalar_like(inputs, 0.0 if epsilon is None else epsilon)
+        split = split_labels(criterion)
+        if split is None:  # a user-defined criterion: evaluated eagerly
+            fn = finisher(model, self.norm, restrict, lambda _: criterion)
+            return fn(raw, inputs, eps, ())  # type: ignore[no-any-return]
+        tensors, rebuild, structure = split
+        key = ("advlib.finish", self.norm.name, restrict, structure)
+        fn = model.compiled(key, lambda: finisher(model, self.norm, restrict, rebuild))
+        return fn(raw, inputs, eps, tensors)  # type: ignore[no-any-return]
 
 
 class FixedEpsilonAttack(Attack):
     """An attack that searches inside a given epsilon ball; runs once per epsilon."""
 
     kind = "fixed-epsilon"
+    #: Whether :meth:`run` already returns points within epsilon and the bounds, so that
+    #: ``clipped`` is ``raw`` (no second projection).
+    returns_projected: ClassVar[bool] = False
 
     @abstractmethod
     def run(
@@ -211,16 +229,14 @@ class FixedEpsilonAttack(Attack):
 
     def _attack_all(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
-    ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
-        raws, clips, successes = [], [], []
+    ) -> Outcome:
+        outcome = Outcome([], [], [], [])
+        restrict = "none" if self.returns_projected else "project"
         # parse_epsilons refuses None for fixed-epsilon attacks.
         for eps in cast(list[float], epsilons):
             raw = self.run(model, inputs, criterion, eps)
-            clipped = self.norm.project(raw, inputs, eps).clip(*model.bounds)
-            raws.append(raw)
-            clips.append(clipped)
-            successes.append(self._success(model, criterion, clipped))
-        return raws, clips, successes
+            outcome.add(raw, *self._finish(model, criterion, inputs, raw, eps, restrict))
+        return outcome
 
 
 class MinimizationAttack(Attack):
@@ -242,16 +258,61 @@ class MinimizationAttack(Attack):
 
     def _attack_all(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
-    ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
+    ) -> Outcome:
         bounded = [eps for eps in epsilons if eps is not None]
         raw = self.run(model, inputs, criterion, early_stop=min(bounded) if bounded else None)
-        clips, successes = [], []
+        outcome = Outcome([], [], [], [])
         for eps in epsilons:
-            clipped = raw if eps is None else self.norm.project(raw, inputs, eps)
-            clipped = clipped.clip(*model.bounds)
-            clips.append(clipped)
-            successes.append(self._success(model, criterion, clipped))
-        return [raw] * len(epsilons), clips, successes
+            restrict = "clip" if eps is None else "project"
+            outcome.add(raw, *self._finish(model, criterion, inputs, raw, eps, restrict))
+        return outcome
+
+
+class Outcome(NamedTuple):
+    """Per-epsilon lists: raw, clipped, success and whether raw and clipped are finite."""
+
+    raw: list[ep.Tensor]
+    clipped: list[ep.Tensor]
+    success: list[ep.Tensor]
+    finite: list[ep.Tensor]
+
+    def add(
+        self, raw: ep.Tensor, clipped: ep.Tensor, success: ep.Tensor, finite: ep.Tensor
+    ) -> None:
+        for field, value in zip(self, (raw, clipped, success, finite)):
+            field.append(value)
+
+
+def finisher(
+    model: Model, norm: Norm, restrict: str, rebuild: Callable[[Any], Criterion]
+) -> Callable[..., tuple[ep.Tensor, ep.Tensor, ep.Tensor]]:
+    """A pure function ``(raw, inputs, eps, labels) -> (clipped, success, finite)``.
+
+    ``restrict`` says how ``clipped`` comes from ``raw``: "none" (already within epsilon and
+    the bounds), "clip" (into the bounds) or "project" (into the epsilon ball, then the
+    bounds). ``rebuild(labels)`` gives the criterion. A sample succeeds when the criterion
+    holds for ``clipped`` and its inputs and logits are finite; ``finite`` says whether raw
+    and clipped are.
+    """
+    bounds = model.bounds
+
+    def finish(
+        raw: ep.Tensor, inputs: ep.Tensor, eps: ep.Tensor, labels: Any
+    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+        if restrict == "none":
+            clipped = raw
+        elif restrict == "clip":
+            clipped = raw.clip(*bounds)
+        else:
+            clipped = norm.project(raw, inputs, eps).clip(*bounds)
+        logits = model(clipped)
+        finite = _finite_rows(raw)
+        if restrict != "none":
+            finite = ep.logical_and(finite, _finite_rows(clipped))
+        verdict = ep.logical_and(rebuild(labels)(clipped, logits), _finite(logits).all(axis=-1))
+        return clipped, ep.logical_and(verdict, finite), finite
+
+    return finish
 
 
 def _discard_nonfinite(
@@ -259,30 +320,40 @@ def _discard_nonfinite(
     raw: list[ep.Tensor],
     clipped: list[ep.Tensor],
     success: list[ep.Tensor],
+    finite: list[ep.Tensor],
+    *,
     attack_name: str,
 ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
     """Samples whose perturbed inputs became NaN/Inf (a model that overflows) are returned
-    unperturbed and failed, with a warning; the other samples are untouched."""
-    new_raw, new_clipped, new_success, bad_any = [], [], [], []
-    for r, c, s in zip(raw, clipped, success):
-        finite = _finite_rows(r) if r is c else ep.logical_and(_finite_rows(r), _finite_rows(c))
-        keep = atleast_kd(finite, inputs.ndim)
-        new_raw.append(ep.where(keep, r, inputs))
-        new_clipped.append(ep.where(keep, c, inputs))
-        new_success.append(ep.logical_and(s, finite))
-        bad_any.append(ep.logical_not(finite).any())
-    if bool(ep.stack(bad_any).any().item()):
-        warnings.warn(
-            f"{attack_name}: the model produced NaN or infinite values for some samples; "
-            "they are returned unperturbed and counted as failed",
-            stacklevel=4,
-        )
-    return new_raw, new_clipped, new_success
+    unperturbed (``success`` already fails them), with a warning; the other samples are
+    untouched. One host sync; the results are only rewritten when some sample is not finite.
+    """
+    if bool(ep.stack(finite).all().item()):
+        return raw, clipped, success
+    warnings.warn(
+        f"{attack_name}: the model produced NaN or infinite values for some samples; "
+        "they are returned unperturbed and counted as failed",
+        stacklevel=4,
+    )
+    keep = [atleast_kd(ok, inputs.ndim) for ok in finite]
+    return (
+        [ep.where(k, r, inputs) for k, r in zip(keep, raw)],
+        [ep.where(k, c, inputs) for k, c in zip(keep, clipped)],
+        success,
+    )
 
 
 def _finite_rows(t: ep.Tensor) -> ep.Tensor:
-    flat = flat_batch(t)
-    return ep.logical_not(ep.logical_or(ep.isnan(flat), ep.isinf(flat))).all(axis=-1)
+    """Per sample: whether every value is finite, read off the row sum (one pass over the
+    data). A NaN or infinity makes the sum NaN or infinite; finite values only overflow it
+    beyond ~1e38, far outside any input range an attack returns."""
+    return _finite(flat_batch(t).sum(axis=-1))
+
+
+def _finite(t: ep.Tensor) -> ep.Tensor:
+    """Elementwise: neither NaN nor infinite (``x - x`` is 0 only for finite ``x``)."""
+    finite: ep.Tensor = (t - t) == 0
+    return finite
 
 
 def parse_batch_size(batch_size: Any) -> int | None:
@@ -332,18 +403,21 @@ def parse_epsilons(
     return parsed, single
 
 
-def check_inputs(x: ep.Tensor, model: Model) -> None:
-    """Rank, finiteness and bounds of the inputs (one device-to-host sync, before any work)."""
+def check_inputs(x: ep.Tensor, model: Model) -> ep.Tensor:
+    """Rank, finiteness and bounds of the inputs, checked with one device-to-host sync before
+    any work. Returns ``x`` clipped into the bounds (values may exceed them by the tolerance
+    of 1e-6); always a new tensor, so results never alias the user's inputs."""
     if x.ndim < 2:
         raise ValueError(
             f"inputs: expected a batch of shape (N, ...) with at least 2 dimensions, "
             f"got shape {tuple(x.shape)}"
         )
     if x.shape[0] == 0:
-        return
-    stats = ep.stack([x.min(), x.max(), ep.isnan(x).any().astype(x.dtype)]).numpy()
-    low, high, has_nan = (float(v) for v in stats)
-    if has_nan or not (math.isfinite(low) and math.isfinite(high)):
+        return x.clip(*model.bounds)
+    stats, clipped = model.compiled(("advlib.inputs",), lambda: _clip_with_stats(model.bounds))(x)
+    low, high, total = (float(v) for v in stats.numpy())
+    # The sum is NaN or infinite when any value is (bounded finite values cannot overflow it).
+    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(total)):
         raise ValueError("inputs: contain NaN or infinite values")
     lower, upper = model.bounds
     if low < lower - _BOUNDS_TOLERANCE or high > upper + _BOUNDS_TOLERANCE:
@@ -351,6 +425,12 @@ def check_inputs(x: ep.Tensor, model: Model) -> None:
             f"inputs: values must lie within the model's bounds [{lower}, {upper}], "
             f"got values from {low:.6g} to {high:.6g}"
         )
+    return clipped  # type: ignore[no-any-return]
+
+
+def _clip_with_stats(bounds: tuple[float, float]) -> Callable[[ep.Tensor], Any]:
+    """``x -> ([min, max, sum] of x, x clipped into bounds)``: one pass for the checks."""
+    return lambda x: (ep.stack([x.min(), x.max(), x.sum()]), x.clip(*bounds))
 
 
 def check_outputs(outputs: ep.Tensor, n: int) -> None:
@@ -367,23 +447,52 @@ def check_outputs(outputs: ep.Tensor, n: int) -> None:
         raise ValueError(f"model: expected floating-point logits, got dtype {outputs.dtype}")
 
 
+# Per model and input signature (shape, dtype, device) already validated: one row of logits
+# and whether the outputs looked like probabilities.
+_probed: weakref.WeakKeyDictionary[Model, dict[tuple[Any, ...], tuple[ep.Tensor, bool]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def probe_outputs(model: Model, x: ep.Tensor, chunk: int) -> tuple[ep.Tensor, bool]:
+    """Logits to validate the labels against, and whether they look like probabilities.
+
+    The first call for an input signature runs the model on the first ``chunk`` inputs and
+    checks its outputs; later calls with the same signature reuse one cached row of those
+    logits (its number of classes and dtype are all the labels' checks need), which saves a
+    forward pass and a host sync per call.
+    """
+    signature = (tuple(x.shape[1:]), str(x.dtype), str(getattr(x.raw, "device", "")))
+    cache = _probed.setdefault(model, {})
+    if signature not in cache:
+        outputs = model(x[:chunk])
+        check_outputs(outputs, chunk)
+        cache[signature] = (outputs[:1], looks_like_probabilities(outputs))
+        return outputs, cache[signature][1]
+    return cache[signature]
+
+
+def looks_like_probabilities(outputs: ep.Tensor) -> bool:
+    """Whether every row is non-negative and sums to 1 (softmax outputs, not logits)."""
+    rows = outputs.sum(axis=-1)
+    looks = ep.logical_and((outputs >= 0).all(), ((rows - 1).abs() < 1e-3).all())
+    return bool(looks.item())
+
+
 _warned_probabilities: set[str] = set()
 
 
-def warn_if_probabilities(outputs: ep.Tensor, attack_name: str) -> None:
-    """Warn once per attack class when a model seems to return probabilities, not logits."""
-    if attack_name in _warned_probabilities or outputs.shape[0] == 0:
+def warn_probabilities(attack_name: str) -> None:
+    """Warn once per attack class that the model seems to return probabilities."""
+    if attack_name in _warned_probabilities:
         return
-    rows = outputs.sum(axis=-1)
-    looks = ep.logical_and((outputs >= 0).all(), ((rows - 1).abs() < 1e-3).all())
-    if bool(looks.item()):
-        _warned_probabilities.add(attack_name)
-        warnings.warn(
-            f"{attack_name}: the model's outputs look like probabilities (non-negative rows "
-            "summing to 1). Gradient attacks on softmax outputs are much weaker and can report "
-            "false robustness; pass a model that returns logits",
-            stacklevel=3,
-        )
+    _warned_probabilities.add(attack_name)
+    warnings.warn(
+        f"{attack_name}: the model's outputs look like probabilities (non-negative rows "
+        "summing to 1). Gradient attacks on softmax outputs are much weaker and can report "
+        "false robustness; pass a model that returns logits",
+        stacklevel=3,
+    )
 
 
 def as_criterion(criterion: Any) -> Criterion:

@@ -30,6 +30,8 @@ class GradientDescentAttack(FixedEpsilonAttack):
         seed: seed of the random start; None draws fresh randomness on every call.
     """
 
+    returns_projected = True
+
     def __init__(
         self,
         *,
@@ -60,24 +62,42 @@ class GradientDescentAttack(FixedEpsilonAttack):
         stepsize = (
             self.abs_stepsize if self.abs_stepsize is not None else self.rel_stepsize * epsilon
         )
-        step = model.compiled(self._step_key(targeted), lambda: self._make_step(model, targeted))
-        x = self._start(model, inputs, epsilon)
+        # One step of at most epsilon from the inputs cannot leave the ball (the norm's
+        # normalized directions have norm <= 1): FGSM and FGM then only clip to the bounds.
+        inside = self.steps == 1 and not self.random_start and stepsize <= epsilon
+        step = model.compiled(
+            self._step_key(targeted, inside), lambda: self._make_step(model, targeted, inside)
+        )
         eps_t, stepsize_t = scalar_like(inputs, epsilon), scalar_like(inputs, stepsize)
+        x, region = self._start(model, inputs, epsilon, eps_t, with_region=not inside)
         state = self._initial_state(inputs)
         for _ in range(self.steps):
-            x, state = step(x, inputs, classes, eps_t, stepsize_t, state)
+            x, state = step(x, inputs, classes, eps_t, stepsize_t, region, state)
         return x
 
-    def _start(self, model: Model, inputs: ep.Tensor, epsilon: float) -> ep.Tensor:
-        if not self.random_start:
-            return inputs
-        noise = self.norm.sample_unit_ball(self._generator(), tuple(inputs.shape)) * epsilon
-        start = inputs + ep.from_numpy(inputs, noise.astype(dtype_name(inputs)))
-        return start.clip(*model.bounds)
+    def _start(
+        self, model: Model, inputs: ep.Tensor, epsilon: float, eps: ep.Tensor, with_region: bool
+    ) -> tuple[ep.Tensor, tuple[ep.Tensor, ...]]:
+        """The first point (random in the ball, drawn on the host from the seed, or the
+        inputs) and, when ``with_region``, the norm's region constants; one compiled call."""
+        noise = None
+        if self.random_start:
+            sample = self.norm.sample_unit_ball(self._generator(), tuple(inputs.shape)) * epsilon
+            noise = ep.from_numpy(inputs, sample.astype(dtype_name(inputs)))
+        norm, bounds = self.norm, model.bounds
 
-    def _make_step(self, model: Model, targeted: bool) -> StepFn:
-        norm, (lower, upper) = self.norm, model.bounds
-        sign = -1.0 if targeted else 1.0
+        def start(
+            origin: ep.Tensor, noise: ep.Tensor | None, eps: ep.Tensor
+        ) -> tuple[ep.Tensor, tuple[ep.Tensor, ...]]:
+            x = origin if noise is None else (origin + noise).clip(*bounds)
+            return x, norm.region(origin, eps, bounds) if with_region else ()
+
+        key = ("advlib.gradient-descent-start", norm.name, self.random_start, with_region)
+        return model.compiled(key, lambda: start)(inputs, noise, eps)  # type: ignore[no-any-return]
+
+    def _make_step(self, model: Model, targeted: bool, inside: bool) -> StepFn:
+        """The pure step; ``inside``: the step stays in the ball, so only clip to the bounds."""
+        norm, bounds = self.norm, model.bounds
 
         def step(
             x: ep.Tensor,
@@ -85,16 +105,20 @@ class GradientDescentAttack(FixedEpsilonAttack):
             classes: ep.Tensor,
             eps: ep.Tensor,
             stepsize: ep.Tensor,
+            region: tuple[ep.Tensor, ...],
             state: State,
         ) -> tuple[ep.Tensor, State]:
             def loss(z: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
                 logits = model(z)
-                return sign * crossentropy_sum(logits, classes), logits
+                entropy = crossentropy_sum(logits, classes)
+                return (-entropy if targeted else entropy), logits
 
             _, _, grad = model.value_and_grad(loss, x)
             direction, state = self._direction(grad, state)
-            x = norm.project(x + stepsize * direction, origin, eps)
-            return x.clip(lower, upper), state
+            x = norm.ascend(x, direction, stepsize)
+            if inside:
+                return x.clip(*bounds), state
+            return norm.project_region(x, origin, eps, region, bounds), state
 
         return step
 
@@ -102,8 +126,9 @@ class GradientDescentAttack(FixedEpsilonAttack):
         return ()
 
     def _direction(self, grad: ep.Tensor, state: State) -> tuple[ep.Tensor, State]:
-        """The ascent direction for this step; momentum variants keep state here."""
-        return self.norm.normalize(grad), state
+        """The ascent direction for this step, before the norm normalizes it; momentum
+        variants keep state here."""
+        return grad, state
 
 
 def crossentropy_sum(logits: ep.Tensor, classes: ep.Tensor) -> ep.Tensor:

@@ -50,7 +50,7 @@ class LinfMomentumIterativeAttack(GradientDescentAttack):
     def _direction(self, grad: ep.Tensor, state: State) -> tuple[ep.Tensor, State]:
         scale = flat_batch(grad).abs().mean(axis=-1)
         momentum = self.decay * state[0] + grad / atleast_kd(scale + 1e-12, grad.ndim)
-        return momentum.sign(), (momentum,)
+        return momentum, (momentum,)  # the Linf step normalizes it to its sign
 
 
 MIFGSM = LinfMomentumIterativeAttack

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 import eagerpy as ep
 
-from .base import Criterion, bind_classes
+from .base import Criterion, _Combined, bind_classes
 
 if TYPE_CHECKING:
     from ..models.base import Model
@@ -117,3 +118,48 @@ class TopKMisclassification(Criterion):
 
     def gradient_target(self) -> tuple[ep.Tensor, bool]:
         return self.labels, False
+
+
+# ---------------------------------------------------------------------- label tensors
+def map_labels(criterion: Criterion, fn: Callable[[ep.Tensor], Any]) -> Criterion | None:
+    """The same criterion with ``fn`` applied to each of its per-sample label tensors (in a
+    fixed order), for the label criteria above and their ``&`` / ``|`` combinations; None for
+    other types (subclasses included: they may use their labels differently)."""
+    kind = type(criterion)
+    if kind is Misclassification:
+        return Misclassification(fn(criterion.labels))  # type: ignore[attr-defined]
+    if kind is TargetedMisclassification:
+        targets, labels = criterion.target_classes, criterion.labels  # type: ignore[attr-defined]
+        return TargetedMisclassification(fn(targets), None if labels is None else fn(labels))
+    if kind is TopKMisclassification:
+        return TopKMisclassification(fn(criterion.labels), criterion.k)  # type: ignore[attr-defined]
+    if isinstance(criterion, _Combined) and kind is _Combined:
+        a, b = map_labels(criterion.a, fn), map_labels(criterion.b, fn)
+        if a is None or b is None:
+            return None
+        return _Combined(a, b, criterion.op)
+    return None
+
+
+def split_labels(
+    criterion: Criterion,
+) -> tuple[tuple[ep.Tensor, ...], Callable[[tuple[ep.Tensor, ...]], Criterion], Hashable] | None:
+    """``(tensors, rebuild, structure)`` for a label criterion, None for other criteria.
+
+    Compiled functions take the label ``tensors`` as arguments and call ``rebuild(tensors)``
+    to get the criterion back; ``structure`` (hashable) identifies everything but the labels
+    (types, ``k``, operators), so one compiled function serves every batch of labels.
+    ``rebuild`` keeps no tensor alive.
+    """
+    found: list[ep.Tensor] = []
+    template = map_labels(criterion, found.append)
+    if template is None:
+        return None
+
+    def rebuild(tensors: tuple[ep.Tensor, ...]) -> Criterion:
+        remaining = iter(tensors)
+        rebuilt = map_labels(template, lambda _: next(remaining))
+        assert rebuilt is not None  # the template's structure is known by construction
+        return rebuilt
+
+    return tuple(found), rebuild, (repr(template), len(found))
