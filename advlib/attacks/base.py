@@ -135,7 +135,9 @@ class Attack(ABC):
             part = inputs[start:stop] if chunk < n else inputs
             part_criterion = criterion.sliced(start, stop) if chunk < n else criterion
             outcome = self._attack_all(model, part, part_criterion, epsilons)
-            pieces.append(_discard_nonfinite(part, *outcome, attack_name=type(self).__name__))
+            pieces.append(
+                _discard_nonfinite(model, part, *outcome, attack_name=type(self).__name__)
+            )
         if len(pieces) == 1:
             return pieces[0]
         return tuple(  # type: ignore[return-value]
@@ -202,7 +204,7 @@ class Attack(ABC):
     ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
         """``(clipped, success, finite)`` for one epsilon, in one compiled call when the
         criterion's labels can be passed to compiled code (see :func:`finisher`)."""
-        eps = scalar_like(inputs, 0.0 if epsilon is None else epsilon)
+        eps = None if epsilon is None or restrict != "project" else scalar_like(inputs, epsilon)
         split = split_labels(criterion)
         if split is None:  # a user-defined criterion: evaluated eagerly
             fn = finisher(model, self.norm, restrict, lambda _: criterion)
@@ -297,13 +299,14 @@ def finisher(
     bounds = model.bounds
 
     def finish(
-        raw: ep.Tensor, inputs: ep.Tensor, eps: ep.Tensor, labels: Any
+        raw: ep.Tensor, inputs: ep.Tensor, eps: ep.Tensor | None, labels: Any
     ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
         if restrict == "none":
             clipped = raw
         elif restrict == "clip":
             clipped = raw.clip(*bounds)
         else:
+            assert eps is not None  # "project" always comes with an epsilon
             clipped = norm.project(raw, inputs, eps).clip(*bounds)
         logits = model(clipped)
         finite = _finite_rows(raw)
@@ -316,6 +319,7 @@ def finisher(
 
 
 def _discard_nonfinite(
+    model: Model,
     inputs: ep.Tensor,
     raw: list[ep.Tensor],
     clipped: list[ep.Tensor],
@@ -328,7 +332,7 @@ def _discard_nonfinite(
     unperturbed (``success`` already fails them), with a warning; the other samples are
     untouched. One host sync; the results are only rewritten when some sample is not finite.
     """
-    if bool(ep.stack(finite).all().item()):
+    if all_true(model, finite):
         return raw, clipped, success
     warnings.warn(
         f"{attack_name}: the model produced NaN or infinite values for some samples; "
@@ -341,6 +345,15 @@ def _discard_nonfinite(
         [ep.where(k, c, inputs) for k, c in zip(keep, clipped)],
         success,
     )
+
+
+def all_true(model: Model, flags: list[ep.Tensor]) -> bool:
+    """Whether every bool tensor in ``flags`` is all True (NumPy on host memory, else one
+    reduction and one sync)."""
+    arrays = [model.host_array(flag) for flag in flags]
+    if all(array is not None for array in arrays):
+        return all(bool(array.all()) for array in arrays)  # type: ignore[union-attr]
+    return bool(ep.stack(flags).all().item())
 
 
 def _finite_rows(t: ep.Tensor) -> ep.Tensor:
@@ -404,33 +417,32 @@ def parse_epsilons(
 
 
 def check_inputs(x: ep.Tensor, model: Model) -> ep.Tensor:
-    """Rank, finiteness and bounds of the inputs, checked with one device-to-host sync before
-    any work. Returns ``x`` clipped into the bounds (values may exceed them by the tolerance
-    of 1e-6); always a new tensor, so results never alias the user's inputs."""
+    """Rank, finiteness and bounds of the inputs, checked before any work (one sync).
+
+    Returns ``x`` clipped into the bounds (values may exceed them by the tolerance of 1e-6).
+    Results never share memory with a mutable user tensor (PyTorch, NumPy): ``x`` is copied
+    there, and kept as it is for immutable frameworks when it is inside the bounds."""
     if x.ndim < 2:
         raise ValueError(
             f"inputs: expected a batch of shape (N, ...) with at least 2 dimensions, "
             f"got shape {tuple(x.shape)}"
         )
-    if x.shape[0] == 0:
-        return x.clip(*model.bounds)
-    stats, clipped = model.compiled(("advlib.inputs",), lambda: _clip_with_stats(model.bounds))(x)
-    low, high, total = (float(v) for v in stats.numpy())
-    # The sum is NaN or infinite when any value is (bounded finite values cannot overflow it).
-    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(total)):
-        raise ValueError("inputs: contain NaN or infinite values")
     lower, upper = model.bounds
-    if low < lower - _BOUNDS_TOLERANCE or high > upper + _BOUNDS_TOLERANCE:
+    if x.shape[0] == 0:
+        return x.clip(lower, upper)
+    low, high = model.value_range(x)
+    # NaN propagates through min and max and fails both comparisons.
+    if not (lower - _BOUNDS_TOLERANCE <= low and high <= upper + _BOUNDS_TOLERANCE):
+        values = x.numpy()
+        if not np.isfinite(values).all():
+            raise ValueError("inputs: contain NaN or infinite values")
         raise ValueError(
             f"inputs: values must lie within the model's bounds [{lower}, {upper}], "
             f"got values from {low:.6g} to {high:.6g}"
         )
-    return clipped  # type: ignore[no-any-return]
-
-
-def _clip_with_stats(bounds: tuple[float, float]) -> Callable[[ep.Tensor], Any]:
-    """``x -> ([min, max, sum] of x, x clipped into bounds)``: one pass for the checks."""
-    return lambda x: (ep.stack([x.min(), x.max(), x.sum()]), x.clip(*bounds))
+    if model.immutable_tensors and lower <= low and high <= upper:
+        return x
+    return x.clip(lower, upper)
 
 
 def check_outputs(outputs: ep.Tensor, n: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import eagerpy as ep
 
-from .._tensors import dtype_name, scalar_like
+from .._tensors import dtype_name, scalars_like
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from .base import FixedEpsilonAttack
@@ -68,18 +68,25 @@ class GradientDescentAttack(FixedEpsilonAttack):
         step = model.compiled(
             self._step_key(targeted, inside), lambda: self._make_step(model, targeted, inside)
         )
-        eps_t, stepsize_t = scalar_like(inputs, epsilon), scalar_like(inputs, stepsize)
-        x, region = self._start(model, inputs, epsilon, eps_t, with_region=not inside)
+        scalars = scalars_like(inputs, epsilon, stepsize)
+        x, region = self._start(model, inputs, epsilon, scalars, with_region=not inside)
         state = self._initial_state(inputs)
         for _ in range(self.steps):
-            x, state = step(x, inputs, classes, eps_t, stepsize_t, region, state)
+            x, state = step(x, inputs, classes, scalars, region, state)
         return x
 
     def _start(
-        self, model: Model, inputs: ep.Tensor, epsilon: float, eps: ep.Tensor, with_region: bool
+        self,
+        model: Model,
+        inputs: ep.Tensor,
+        epsilon: float,
+        scalars: ep.Tensor,
+        with_region: bool,
     ) -> tuple[ep.Tensor, tuple[ep.Tensor, ...]]:
         """The first point (random in the ball, drawn on the host from the seed, or the
         inputs) and, when ``with_region``, the norm's region constants; one compiled call."""
+        if not (self.random_start or with_region):
+            return inputs, ()
         noise = None
         if self.random_start:
             sample = self.norm.sample_unit_ball(self._generator(), tuple(inputs.shape)) * epsilon
@@ -87,13 +94,13 @@ class GradientDescentAttack(FixedEpsilonAttack):
         norm, bounds = self.norm, model.bounds
 
         def start(
-            origin: ep.Tensor, noise: ep.Tensor | None, eps: ep.Tensor
+            origin: ep.Tensor, noise: ep.Tensor | None, scalars: ep.Tensor
         ) -> tuple[ep.Tensor, tuple[ep.Tensor, ...]]:
             x = origin if noise is None else (origin + noise).clip(*bounds)
-            return x, norm.region(origin, eps, bounds) if with_region else ()
+            return x, norm.region(origin, scalars[0], bounds) if with_region else ()
 
         key = ("advlib.gradient-descent-start", norm.name, self.random_start, with_region)
-        return model.compiled(key, lambda: start)(inputs, noise, eps)  # type: ignore[no-any-return]
+        return model.compiled(key, lambda: start)(inputs, noise, scalars)  # type: ignore[no-any-return]
 
     def _make_step(self, model: Model, targeted: bool, inside: bool) -> StepFn:
         """The pure step; ``inside``: the step stays in the ball, so only clip to the bounds."""
@@ -103,11 +110,11 @@ class GradientDescentAttack(FixedEpsilonAttack):
             x: ep.Tensor,
             origin: ep.Tensor,
             classes: ep.Tensor,
-            eps: ep.Tensor,
-            stepsize: ep.Tensor,
+            scalars: ep.Tensor,
             region: tuple[ep.Tensor, ...],
             state: State,
         ) -> tuple[ep.Tensor, State]:
+            eps, stepsize = scalars[0], scalars[1]
             def loss(z: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
                 logits = model(z)
                 entropy = crossentropy_sum(logits, classes)

@@ -97,21 +97,24 @@ def bind_classes(
         raise ValueError(
             f"{name}: expected shape ({n},), one class per input, got shape {tuple(classes.shape)}"
         )
-    if n == 0:
-        return classes.astype(outputs[:1].argmax(axis=-1).dtype)
-    # One compiled call (one dispatch and one sync): the range, and the labels in argmax's dtype.
-    limits, cast = model.compiled(("advlib.classes",), lambda: _range_and_cast)(
-        classes, outputs[:1]
-    )
-    low, high = (int(v) for v in limits.numpy())
-    if low < 0 or high >= num_classes:
-        raise ValueError(
-            f"{name}: class indices must lie in [0, {num_classes - 1}] for a model with "
-            f"{num_classes} outputs, got values from {low} to {high}"
-        )
-    return cast  # type: ignore[no-any-return]
+    target = _argmax_dtype(outputs)
+    if n > 0:
+        low, high = (int(v) for v in model.value_range(classes))
+        if low < 0 or high >= num_classes:
+            raise ValueError(
+                f"{name}: class indices must lie in [0, {num_classes - 1}] for a model with "
+                f"{num_classes} outputs, got values from {low} to {high}"
+            )
+    return classes if classes.dtype == target else classes.astype(target)
 
 
-def _range_and_cast(classes: ep.Tensor, row: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
-    """``([min, max] of classes, classes in the dtype of row.argmax)``."""
-    return ep.stack([classes.min(), classes.max()]), classes.astype(row.argmax(axis=-1).dtype)
+_argmax_dtypes: dict[tuple[type, str], Any] = {}
+
+
+def _argmax_dtype(outputs: ep.Tensor) -> Any:
+    """The dtype ``argmax`` returns for tensors like ``outputs`` (cached: one dispatch saved
+    per call)."""
+    key = (type(outputs.raw), str(outputs.dtype))
+    if key not in _argmax_dtypes:
+        _argmax_dtypes[key] = outputs[:1].argmax(axis=-1).dtype
+    return _argmax_dtypes[key]

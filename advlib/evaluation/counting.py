@@ -52,6 +52,7 @@ class CountingModel(Model):
         self.inner = model
         self.framework = model.framework
         self.has_gradients = model.has_gradients
+        self.immutable_tensors = model.immutable_tensors
         self.calls = Calls()
         # Calls made while a compiled step's body runs go to the innermost tally.
         self._tallies: list[Calls] = []
@@ -115,6 +116,9 @@ class CountingModel(Model):
 
     def to_tensor(self, value: Any, name: str, *, floating: bool) -> tuple[ep.Tensor, Restore]:
         return self.inner.to_tensor(value, name, floating=floating)
+
+    def host_array(self, t: ep.Tensor) -> np.ndarray | None:
+        return self.inner.host_array(t)
 
     def _forward(self, raw_inputs: Any) -> Any:
         return self.inner._forward(raw_inputs)

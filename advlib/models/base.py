@@ -121,6 +121,9 @@ class Model(ABC):
     framework: str = ""
     #: Whether :meth:`value_and_grad` is available.
     has_gradients: bool = True
+    #: Whether the framework's arrays are immutable (JAX, TensorFlow): results may then share
+    #: memory with the user's inputs; otherwise attacks copy the inputs first.
+    immutable_tensors: bool = False
 
     def __init__(
         self,
@@ -174,6 +177,21 @@ class Model(ABC):
         No gradient reaches the model's parameters.
         """
         raise TypeError(f"{type(self).__name__} provides no gradients; use a gradient-free attack")
+
+    def host_array(self, t: ep.Tensor) -> np.ndarray | None:
+        """``t``'s values as a NumPy array when they are in host memory (a CPU tensor, no
+        device transfer), else None. Boundary checks read small reductions off it: NumPy's
+        min/max beat a dispatched reduction on CPU. The array must not be modified."""
+        return None
+
+    def value_range(self, t: ep.Tensor) -> tuple[float, float]:
+        """``(min, max)`` of a non-empty tensor (NaN when it holds a NaN), for boundary
+        checks: from NumPy when the values are in host memory, else one compiled reduction
+        and one sync."""
+        host = self.host_array(t)
+        if host is None:
+            host = self.compiled(("advlib.range",), lambda: _value_range)(t).numpy()
+        return float(host.min()), float(host.max())
 
     def compile(self, step: StepFn) -> StepFn:
         """Compile a pure function of EagerPy tensors (or tuples of them); eager by default."""
@@ -285,6 +303,10 @@ class Model(ABC):
 
     def _constant(self, like: ep.Tensor, array: np.ndarray) -> ep.Tensor:
         return ep.from_numpy(like, array.astype(dtype_name(like)))
+
+
+def _value_range(t: ep.Tensor) -> ep.Tensor:
+    return ep.stack([t.min(), t.max()])
 
 
 @dataclass(frozen=True)

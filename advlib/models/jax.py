@@ -30,6 +30,7 @@ class JAXModel(Model):
     """
 
     framework = "jax"
+    immutable_tensors = True
 
     def __init__(
         self,
@@ -69,6 +70,12 @@ class JAXModel(Model):
 
         (loss, aux), grad = jax.value_and_grad(raw_loss, has_aux=True)(inputs.raw)
         return ep.astensor(loss), ep.astensor(aux), ep.astensor(grad)
+
+    def host_array(self, t: ep.Tensor) -> np.ndarray | None:
+        raw = t.raw
+        if not all(device.platform == "cpu" for device in raw.devices()):
+            return None
+        return np.asarray(raw)
 
     def _raw_compiler(self) -> Callable[[StepFn], StepFn]:
         return jax.jit  # type: ignore[no-any-return]

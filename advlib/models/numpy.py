@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import eagerpy as ep
 import numpy as np
 
 from .base import Model
@@ -46,6 +47,9 @@ class NumPyModel(Model):
 
     def _from_numpy(self, array: np.ndarray) -> Any:
         return array
+
+    def host_array(self, t: ep.Tensor) -> np.ndarray | None:
+        return np.asarray(t.raw)
 
     @property
     def _float32(self) -> Any:

@@ -81,6 +81,15 @@ class PyTorchModel(Model):
             grad = torch.zeros_like(x)
         return ep.astensor(loss.raw.detach()), ep.astensor(aux.raw.detach()), ep.astensor(grad)
 
+    def host_array(self, t: ep.Tensor) -> np.ndarray | None:
+        raw = t.raw
+        if raw.device.type != "cpu":
+            return None
+        try:
+            return raw.detach().numpy()  # type: ignore[no-any-return]
+        except TypeError:  # bfloat16 has no NumPy dtype
+            return None
+
     def _raw_compiler(self) -> Callable[[StepFn], StepFn]:
         return lambda fn: torch.compile(fn, dynamic=False)  # type: ignore[no-any-return]
 

@@ -30,6 +30,7 @@ class TensorFlowModel(Model):
     """
 
     framework = "tensorflow"
+    immutable_tensors = True
 
     def __init__(
         self,
@@ -77,6 +78,12 @@ class TensorFlowModel(Model):
         if grad is None:
             grad = tf.zeros_like(x)
         return loss, aux, ep.astensor(grad)
+
+    def host_array(self, t: ep.Tensor) -> np.ndarray | None:
+        raw = t.raw
+        if "CPU" not in raw.device:
+            return None
+        return raw.numpy()  # type: ignore[no-any-return]
 
     def _raw_compiler(self) -> Callable[[StepFn], StepFn]:
         return lambda fn: tf.function(fn, jit_compile=self._jit_compile, reduce_retracing=True)
