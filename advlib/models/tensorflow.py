@@ -10,6 +10,7 @@ import eagerpy as ep
 import numpy as np
 import tensorflow as tf
 
+from ._tf_functions import FlatFunction
 from .base import LossFn, Model, StepFn
 from .outputs import OutputSelector
 
@@ -86,7 +87,7 @@ class TensorFlowModel(Model):
         return raw.numpy()  # type: ignore[no-any-return]
 
     def _raw_compiler(self) -> Callable[[StepFn], StepFn]:
-        return lambda fn: tf.function(fn, jit_compile=self._jit_compile, reduce_retracing=True)
+        return lambda fn: FlatFunction(fn, self._jit_compile)
 
     def _compiles_forward(self) -> bool:
         return True
