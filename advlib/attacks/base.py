@@ -24,7 +24,7 @@ from typing import Any, ClassVar, NamedTuple, cast
 import eagerpy as ep
 import numpy as np
 
-from .._tensors import atleast_kd, dtype_kind, flat_batch, scalar_like
+from .._tensors import atleast_kd, dtype_kind, flat_batch
 from ..criteria import Criterion, Misclassification
 from ..criteria.labels import split_labels
 from ..models.base import Model
@@ -107,14 +107,14 @@ class Attack(ABC):
         chunk = n if chunk is None else min(chunk, n)
         if n == 0:
             raw, clipped, success = self._empty(model, x, criterion, len(eps_list))
+            success_t = ep.stack(success, axis=0)
         else:
             outputs, probabilities = probe_outputs(model, x, chunk)
             if self.requires_grad and probabilities:
                 warn_probabilities(type(self).__name__)
             bound = criterion.bind(model, outputs, n=n)
             self._check_criterion(bound)
-            raw, clipped, success = self._attack_chunks(model, x, bound, eps_list, chunk)
-        success_t = ep.stack(success, axis=0)
+            raw, clipped, success_t = self._attack_chunks(model, x, bound, eps_list, chunk)
         if single:
             return AttackResult(restore(raw[0]), restore(clipped[0]), restore(success_t[0]))
         return AttackResult(restore.many(raw), restore.many(clipped), restore(success_t))
@@ -126,23 +126,30 @@ class Attack(ABC):
         criterion: Criterion,
         epsilons: list[float | None],
         chunk: int,
-    ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
-        """Attack ``chunk`` inputs at a time; samples whose results are not finite fail."""
+    ) -> tuple[list[ep.Tensor], list[ep.Tensor], ep.Tensor]:
+        """Attack ``chunk`` inputs at a time: per-epsilon raw and clipped, and success of
+        shape (K, N). Samples whose results are not finite fail."""
         n = inputs.shape[0]
-        pieces = []
+        raws, clips, successes = [], [], []
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             part = inputs[start:stop] if chunk < n else inputs
             part_criterion = criterion.sliced(start, stop) if chunk < n else criterion
             outcome = self._attack_all(model, part, part_criterion, epsilons)
-            pieces.append(
-                _discard_nonfinite(model, part, *outcome, attack_name=type(self).__name__)
+            # Queued before the sync in _discard_nonfinite, so it never waits on its own.
+            success = ep.stack(outcome.success, axis=0)
+            raw, clipped, success = _discard_nonfinite(
+                model, part, outcome.raw, outcome.clipped, success, type(self).__name__
             )
-        if len(pieces) == 1:
-            return pieces[0]
-        return tuple(  # type: ignore[return-value]
-            [ep.concatenate([p[field][k] for p in pieces], axis=0) for k in range(len(epsilons))]
-            for field in range(3)
+            raws.append(raw)
+            clips.append(clipped)
+            successes.append(success)
+        if len(successes) == 1:
+            return raws[0], clips[0], successes[0]
+        return (
+            [ep.concatenate([r[k] for r in raws], axis=0) for k in range(len(epsilons))],
+            [ep.concatenate([c[k] for c in clips], axis=0) for k in range(len(epsilons))],
+            ep.concatenate(successes, axis=1),
         )
 
     def _empty(
@@ -201,18 +208,22 @@ class Attack(ABC):
         raw: ep.Tensor,
         epsilon: float | None,
         restrict: str,
-    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
-        """``(clipped, success, finite)`` for one epsilon, in one compiled call when the
-        criterion's labels can be passed to compiled code (see :func:`finisher`)."""
-        eps = None if epsilon is None or restrict != "project" else scalar_like(inputs, epsilon)
+    ) -> tuple[ep.Tensor, ep.Tensor]:
+        """``(clipped, success)`` for one epsilon, in one compiled call when the criterion's
+        labels can be passed to compiled code (see :func:`finisher`)."""
+        eps = None  # shape (1,) when projecting
+        if epsilon is not None and restrict == "project":
+            eps = model.scalars(inputs, epsilon)
         split = split_labels(criterion)
         if split is None:  # a user-defined criterion: evaluated eagerly
             fn = finisher(model, self.norm, restrict, lambda _: criterion)
-            return fn(raw, inputs, eps, ())  # type: ignore[no-any-return]
-        tensors, rebuild, structure = split
-        key = ("advlib.finish", self.norm.name, restrict, structure)
-        fn = model.compiled(key, lambda: finisher(model, self.norm, restrict, rebuild))
-        return fn(raw, inputs, eps, tensors)  # type: ignore[no-any-return]
+            clipped, success = fn(raw, inputs, eps, ())
+        else:
+            tensors, rebuild, structure = split
+            key = ("advlib.finish", self.norm.name, restrict, structure)
+            fn = model.compiled(key, lambda: finisher(model, self.norm, restrict, rebuild))
+            clipped, success = fn(raw, inputs, eps, tensors)
+        return (raw if clipped is None else clipped), success
 
 
 class FixedEpsilonAttack(Attack):
@@ -232,7 +243,7 @@ class FixedEpsilonAttack(Attack):
     def _attack_all(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
     ) -> Outcome:
-        outcome = Outcome([], [], [], [])
+        outcome = Outcome([], [], [])
         restrict = "none" if self.returns_projected else "project"
         # parse_epsilons refuses None for fixed-epsilon attacks.
         for eps in cast(list[float], epsilons):
@@ -263,7 +274,7 @@ class MinimizationAttack(Attack):
     ) -> Outcome:
         bounded = [eps for eps in epsilons if eps is not None]
         raw = self.run(model, inputs, criterion, early_stop=min(bounded) if bounded else None)
-        outcome = Outcome([], [], [], [])
+        outcome = Outcome([], [], [])
         for eps in epsilons:
             restrict = "clip" if eps is None else "project"
             outcome.add(raw, *self._finish(model, criterion, inputs, raw, eps, restrict))
@@ -271,49 +282,46 @@ class MinimizationAttack(Attack):
 
 
 class Outcome(NamedTuple):
-    """Per-epsilon lists: raw, clipped, success and whether raw and clipped are finite."""
+    """Per-epsilon lists of raw, clipped and success."""
 
     raw: list[ep.Tensor]
     clipped: list[ep.Tensor]
     success: list[ep.Tensor]
-    finite: list[ep.Tensor]
 
-    def add(
-        self, raw: ep.Tensor, clipped: ep.Tensor, success: ep.Tensor, finite: ep.Tensor
-    ) -> None:
-        for field, value in zip(self, (raw, clipped, success, finite)):
+    def add(self, raw: ep.Tensor, clipped: ep.Tensor, success: ep.Tensor) -> None:
+        for field, value in zip(self, (raw, clipped, success)):
             field.append(value)
 
 
 def finisher(
     model: Model, norm: Norm, restrict: str, rebuild: Callable[[Any], Criterion]
-) -> Callable[..., tuple[ep.Tensor, ep.Tensor, ep.Tensor]]:
-    """A pure function ``(raw, inputs, eps, labels) -> (clipped, success, finite)``.
+) -> Callable[..., tuple[ep.Tensor | None, ep.Tensor]]:
+    """A pure function ``(raw, inputs, eps, labels) -> (clipped, success)``, where ``eps``
+    holds the epsilon in a tensor of shape (1,) (None when not projecting) and ``clipped`` is
+    None when it is ``raw``.
 
     ``restrict`` says how ``clipped`` comes from ``raw``: "none" (already within epsilon and
     the bounds), "clip" (into the bounds) or "project" (into the epsilon ball, then the
     bounds). ``rebuild(labels)`` gives the criterion. A sample succeeds when the criterion
-    holds for ``clipped`` and its inputs and logits are finite; ``finite`` says whether raw
-    and clipped are.
+    holds for ``clipped`` and its logits are finite (non-finite inputs are failed later, by
+    :func:`_discard_nonfinite`).
     """
     bounds = model.bounds
 
     def finish(
         raw: ep.Tensor, inputs: ep.Tensor, eps: ep.Tensor | None, labels: Any
-    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+    ) -> tuple[ep.Tensor | None, ep.Tensor]:
         if restrict == "none":
             clipped = raw
         elif restrict == "clip":
             clipped = raw.clip(*bounds)
         else:
             assert eps is not None  # "project" always comes with an epsilon
-            clipped = norm.project(raw, inputs, eps).clip(*bounds)
+            clipped = norm.project(raw, inputs, eps[0]).clip(*bounds)
         logits = model(clipped)
-        finite = _finite_rows(raw)
-        if restrict != "none":
-            finite = ep.logical_and(finite, _finite_rows(clipped))
-        verdict = ep.logical_and(rebuild(labels)(clipped, logits), _finite(logits).all(axis=-1))
-        return clipped, ep.logical_and(verdict, finite), finite
+        success = ep.logical_and(rebuild(labels)(clipped, logits), _finite(logits).all(axis=-1))
+        # Returning an argument unchanged would make compiled code copy it.
+        return (None if restrict == "none" else clipped), success
 
     return finish
 
@@ -323,37 +331,47 @@ def _discard_nonfinite(
     inputs: ep.Tensor,
     raw: list[ep.Tensor],
     clipped: list[ep.Tensor],
-    success: list[ep.Tensor],
-    finite: list[ep.Tensor],
-    *,
+    success: ep.Tensor,
     attack_name: str,
-) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
+) -> tuple[list[ep.Tensor], list[ep.Tensor], ep.Tensor]:
     """Samples whose perturbed inputs became NaN/Inf (a model that overflows) are returned
-    unperturbed (``success`` already fails them), with a warning; the other samples are
-    untouched. One host sync; the results are only rewritten when some sample is not finite.
+    unperturbed and failed, with a warning; the other samples are untouched.
+
+    Only ``raw`` is checked: projecting and clipping keep finite values finite. One host sync;
+    results are only rewritten when some sample is not finite.
     """
-    if all_true(model, finite):
+    finite = _finite_samples(model, raw)
+    if finite.all():
         return raw, clipped, success
     warnings.warn(
         f"{attack_name}: the model produced NaN or infinite values for some samples; "
         "they are returned unperturbed and counted as failed",
         stacklevel=4,
     )
-    keep = [atleast_kd(ok, inputs.ndim) for ok in finite]
+    keep = ep.from_numpy(success, finite)
+    rows = [atleast_kd(keep[k], inputs.ndim) for k in range(len(raw))]
     return (
-        [ep.where(k, r, inputs) for k, r in zip(keep, raw)],
-        [ep.where(k, c, inputs) for k, c in zip(keep, clipped)],
-        success,
+        [ep.where(k, r, inputs) for k, r in zip(rows, raw)],
+        [ep.where(k, c, inputs) for k, c in zip(rows, clipped)],
+        ep.logical_and(success, keep),
     )
 
 
-def all_true(model: Model, flags: list[ep.Tensor]) -> bool:
-    """Whether every bool tensor in ``flags`` is all True (NumPy on host memory, else one
-    reduction and one sync)."""
-    arrays = [model.host_array(flag) for flag in flags]
-    if all(array is not None for array in arrays):
-        return all(bool(array.all()) for array in arrays)  # type: ignore[union-attr]
-    return bool(ep.stack(flags).all().item())
+def _finite_samples(model: Model, tensors: list[ep.Tensor]) -> np.ndarray:
+    """Whether each sample of each tensor is finite, shape (K, N), computed with NumPy when
+    the values are in host memory (faster than a dispatched reduction on CPU), else by one
+    compiled reduction per tensor and one sync. A repeated tensor is checked once."""
+    unique = list({id(t): t for t in tensors}.values())
+    hosts = [model.host_array(t) for t in unique]
+    flags: list[np.ndarray]
+    if all(host is not None for host in hosts):
+        arrays = cast(list[np.ndarray], hosts)
+        flags = [np.isfinite(a).reshape(len(a), -1).all(axis=1) for a in arrays]
+    else:
+        check = model.compiled(("advlib.finite-rows",), lambda: _finite_rows)
+        flags = list(ep.stack([check(t) for t in unique]).numpy())
+    by_id = {id(t): flag for t, flag in zip(unique, flags)}
+    return np.stack([by_id[id(t)] for t in tensors])
 
 
 def _finite_rows(t: ep.Tensor) -> ep.Tensor:

@@ -11,7 +11,7 @@ from typing import Any
 
 import eagerpy as ep
 
-from .._tensors import dtype_name, scalars_like
+from .._tensors import dtype_name
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from .base import FixedEpsilonAttack
@@ -68,7 +68,7 @@ class GradientDescentAttack(FixedEpsilonAttack):
         step = model.compiled(
             self._step_key(targeted, inside), lambda: self._make_step(model, targeted, inside)
         )
-        scalars = scalars_like(inputs, epsilon, stepsize)
+        scalars = model.scalars(inputs, epsilon, stepsize)
         x, region = self._start(model, inputs, epsilon, scalars, with_region=not inside)
         state = self._initial_state(inputs)
         for _ in range(self.steps):
@@ -95,12 +95,14 @@ class GradientDescentAttack(FixedEpsilonAttack):
 
         def start(
             origin: ep.Tensor, noise: ep.Tensor | None, scalars: ep.Tensor
-        ) -> tuple[ep.Tensor, tuple[ep.Tensor, ...]]:
-            x = origin if noise is None else (origin + noise).clip(*bounds)
+        ) -> tuple[ep.Tensor | None, tuple[ep.Tensor, ...]]:
+            # None rather than the unchanged origin, which compiled code would copy.
+            x = None if noise is None else (origin + noise).clip(*bounds)
             return x, norm.region(origin, scalars[0], bounds) if with_region else ()
 
         key = ("advlib.gradient-descent-start", norm.name, self.random_start, with_region)
-        return model.compiled(key, lambda: start)(inputs, noise, scalars)  # type: ignore[no-any-return]
+        x, region = model.compiled(key, lambda: start)(inputs, noise, scalars)
+        return (inputs if x is None else x), region
 
     def _make_step(self, model: Model, targeted: bool, inside: bool) -> StepFn:
         """The pure step; ``inside``: the step stays in the ball, so only clip to the bounds."""

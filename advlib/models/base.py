@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import eagerpy as ep
 import numpy as np
 
-from .._tensors import dtype_kind, dtype_name, framework_of, unwrap, wrap
+from .._tensors import dtype_kind, dtype_name, framework_of, scalars_like, unwrap, wrap
 
 # A loss for value_and_grad: inputs -> (scalar loss, auxiliary tensor, e.g. the logits).
 LossFn = Callable[[ep.Tensor], tuple[ep.Tensor, ep.Tensor]]
@@ -135,6 +135,7 @@ class Model(ABC):
         self._preprocessing = Preprocessing.from_dict(preprocessing)
         self._compile_enabled = self._default_compile() if compile is None else bool(compile)
         self._compiled: dict[Hashable, StepFn] = {}
+        self._scalars: dict[Hashable, ep.Tensor] = {}
         self._compiled_forward: StepFn | None = None
 
     # ---------------------------------------------------------------- public surface
@@ -183,6 +184,22 @@ class Model(ABC):
         device transfer), else None. Boundary checks read small reductions off it: NumPy's
         min/max beat a dispatched reduction on CPU. The array must not be modified."""
         return None
+
+    def scalars(self, like: ep.Tensor, *values: float) -> ep.Tensor:
+        """A 1-d tensor of ``values`` in ``like``'s dtype and device, cached: attacks called
+        again with the same epsilons and step sizes (every batch of an evaluation) transfer
+        nothing. Tensors are never modified in place, so sharing them is safe."""
+        key = (values, str(like.dtype), self._device_key(like.raw))
+        cached = self._scalars.get(key)
+        if cached is None:
+            if len(self._scalars) >= _MAX_CACHED_SCALARS:
+                self._scalars.clear()
+            cached = self._scalars[key] = scalars_like(like, *values)
+        return cached
+
+    def _device_key(self, raw: Any) -> Hashable:
+        """Where a raw tensor lives, as a hashable key (its device)."""
+        return str(getattr(raw, "device", ""))
 
     def value_range(self, t: ep.Tensor) -> tuple[float, float]:
         """``(min, max)`` of a non-empty tensor (NaN when it holds a NaN), for boundary
@@ -303,6 +320,9 @@ class Model(ABC):
 
     def _constant(self, like: ep.Tensor, array: np.ndarray) -> ep.Tensor:
         return ep.from_numpy(like, array.astype(dtype_name(like)))
+
+
+_MAX_CACHED_SCALARS = 256
 
 
 def _value_range(t: ep.Tensor) -> ep.Tensor:

@@ -71,6 +71,9 @@ class JAXModel(Model):
         (loss, aux), grad = jax.value_and_grad(raw_loss, has_aux=True)(inputs.raw)
         return ep.astensor(loss), ep.astensor(aux), ep.astensor(grad)
 
+    def _device_key(self, raw: Any) -> Any:
+        return frozenset(raw.devices())
+
     def host_array(self, t: ep.Tensor) -> np.ndarray | None:
         raw = t.raw
         if not all(device.platform == "cpu" for device in raw.devices()):
