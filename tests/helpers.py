@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -59,6 +61,20 @@ def to_numpy(value: Any) -> np.ndarray:
 
 def wrap_model(framework: str, net: Any, bounds: tuple[float, float] = (0, 1), **kw: Any) -> Any:
     return getattr(advlib, WRAPPERS[framework])(net, bounds=bounds, **kw)
+
+
+@contextlib.contextmanager
+def host_memory(model: Any, visible: bool) -> Iterator[None]:
+    """With ``visible=False``, hide the model's host memory (``host_array`` returns None), so
+    boundary checks take the compiled device path a GPU would take."""
+    if visible:
+        yield
+        return
+    model.host_array = lambda t: None
+    try:
+        yield
+    finally:
+        del model.host_array
 
 
 def cnn_weights(seed: int = 0, channels: int = 1, classes: int = 10) -> dict[str, np.ndarray]:

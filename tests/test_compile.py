@@ -125,3 +125,43 @@ def test_eager_model_counts_every_forward_pass(backend: str) -> None:
     attacks.LinfPGD(steps=4, seed=0)(model, native(backend, x), labels, epsilons=0.1)
 
     assert counter.calls - before >= 4
+
+
+@pytest.mark.tensorflow
+def test_tensorflow_retraces_once_for_new_batch_sizes() -> None:
+    """Like ``reduce_retracing``: the second batch size relaxes the batch dimension, after
+    which no batch size traces again."""
+    pytest.importorskip("tensorflow")
+    counter = TraceCounter("tensorflow")
+    model = wrap_model("tensorflow", counter)
+    x = _data(32)
+    labels = _labels(model, x)
+    attack = attacks.LinfPGD(steps=2, seed=0)
+
+    def traces_after(n: int) -> int:
+        attack(model, native("tensorflow", x[:n]), native("tensorflow", labels[:n]), epsilons=0.1)
+        return counter.calls
+
+    first = traces_after(32)
+    relaxed = traces_after(16)
+    assert relaxed > first
+    assert traces_after(8) == relaxed
+    assert traces_after(24) == relaxed
+    assert traces_after(32) == relaxed
+
+
+@pytest.mark.tensorflow
+def test_flat_function_passes_nested_arguments_through() -> None:
+    tf = pytest.importorskip("tensorflow")
+    from advlib.models._tf_functions import FlatFunction
+
+    def fn(a: Any, pair: tuple[Any, Any], nothing: None, items: list[Any], scale: float) -> Any:
+        assert nothing is None and isinstance(items, list)
+        return a * scale + pair[0] - pair[1], (items[0], None)
+
+    flat = FlatFunction(fn, jit_compile=False)
+    a, b = tf.constant([1.0, 2.0]), tf.constant([0.5, 0.25])
+    out, (first, none) = flat(a, (b, a), None, [b], 3.0)
+    np.testing.assert_allclose(out.numpy(), [2.5, 4.25])
+    np.testing.assert_allclose(first.numpy(), b.numpy())
+    assert none is None

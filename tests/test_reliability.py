@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import LinearOracle, cnn_model, native, to_numpy
+from helpers import LinearOracle, cnn_model, host_memory, native, to_numpy
 
 import advlib
 from advlib import attacks
@@ -80,7 +80,9 @@ def _overflowing_model(backend: str, oracle: LinearOracle) -> advlib.Model:
     )(net, bounds=(0, 1))
 
 
-def test_nan_samples_fail_without_poisoning_the_others(backend: str) -> None:
+@pytest.mark.parametrize("memory", ["host", "device"])
+def test_nan_samples_fail_without_poisoning_the_others(backend: str, memory: str) -> None:
+    """Both ways of finding them: NumPy on host memory, a compiled reduction on a device."""
     oracle = LinearOracle(n=64, shape=(20,), classes=4, seed=9)
     oracle.weights["fc1.w"][0] = 0  # feature 0 only switches NaN on; attacks never move it
     model = _overflowing_model(backend, oracle)
@@ -88,7 +90,7 @@ def test_nan_samples_fail_without_poisoning_the_others(backend: str) -> None:
     x[:8, 0] = 0.1  # these samples produce NaN logits and gradients
     good = slice(8, None)
     attack = attacks.L2BasicIterativeAttack(steps=10)
-    with pytest.warns(UserWarning, match="NaN or infinite"):
+    with host_memory(model, memory == "host"), pytest.warns(UserWarning, match="NaN or infinite"):
         _raw, clipped, success = attack(model, x, oracle.labels, epsilons=1.0)
     reference = attack(model, x[good], oracle.labels[good], epsilons=1.0)
     np.testing.assert_array_equal(clipped[:8], x[:8])

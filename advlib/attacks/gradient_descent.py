@@ -117,6 +117,7 @@ class GradientDescentAttack(FixedEpsilonAttack):
             state: State,
         ) -> tuple[ep.Tensor, State]:
             eps, stepsize = scalars[0], scalars[1]
+
             def loss(z: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
                 logits = model(z)
                 entropy = crossentropy_sum(logits, classes)
