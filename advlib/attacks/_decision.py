@@ -38,9 +38,10 @@ def find_starts(
     trials: int,
     rng: np.random.Generator,
     given: ep.Tensor | None = None,
-) -> tuple[ep.Tensor, np.ndarray, np.ndarray]:
-    """``(starts, already, found)``: an adversarial start per sample, which samples are
-    adversarial as given (their start is the input itself) and which have a start at all.
+) -> tuple[ep.Tensor, ep.Tensor | None]:
+    """``(starts, active)``: an adversarial start per sample (the input itself where it is
+    adversarial already or no start was found) and the bool mask of the samples to attack,
+    those with a start that are not adversarial yet; ``active`` is None when there is none.
 
     The starts are ``given`` (where adversarial), else the results of ``init_attack``, else
     for each sample the first of up to ``trials`` uniform noise inputs that is adversarial.
@@ -71,10 +72,10 @@ def find_starts(
                 atleast_kd(ep.from_numpy(inputs, new), inputs.ndim), candidate, starts
             )
             found |= now
-    found = np.logical_or(found, already)
-    use = ep.from_numpy(inputs, np.logical_and(found, ~already))
-    starts = ep.where(atleast_kd(use, inputs.ndim), starts, inputs)
-    return starts, already, found
+    active_np = np.logical_and(found, ~already)
+    active = ep.from_numpy(inputs, active_np)
+    starts = ep.where(atleast_kd(active, inputs.ndim), starts, inputs)
+    return starts, (active if active_np.any() else None)
 
 
 def blend(origin: ep.Tensor, perturbed: ep.Tensor, weight: ep.Tensor) -> ep.Tensor:

@@ -87,13 +87,11 @@ class _HopSkipJump(MinimizationAttack):
         if inputs.shape[0] == 0:
             return inputs
         rng = self._generator()
-        starts, already, found = find_starts(
+        starts, active = find_starts(
             model, inputs, criterion, self.init_attack, self.init_trials, rng, starting_points
         )
-        active_np = np.logical_and(found, ~already)
-        if not active_np.any():
+        if active is None:
             return starts
-        active = ep.from_numpy(inputs, active_np)
         features = int(np.prod(inputs.shape[1:]))
         theta = self._theta(features)
         x = binary_search(model, criterion, inputs, starts, self.norm, theta)
