@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator
 
 import eagerpy as ep
 import numpy as np
 import pytest
-from helpers import LinearOracle, available, native, to_numpy, wrap_model
+from helpers import LinearOracle, native, to_numpy, wrap_model
 from scipy.optimize import minimize
 
 import advlib
@@ -27,22 +26,6 @@ from advlib.attacks.apgd import (
 )
 from advlib.norms import NORMS
 from advlib.zoo.architectures import build
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models: PyTorch's intra-op threads only contend on the 2-core CI machines (the
-    torchattacks comparison took 118 s with 2 threads, 4 s with 1)."""
-    if not available("torch"):
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 ORACLE_ATTACKS = [
     (LinfAPGD(steps=30, seed=0), np.inf),

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Iterator
 
 import eagerpy as ep
 import numpy as np
 import pytest
-from helpers import LinearOracle, available, to_numpy
+from helpers import LinearOracle, to_numpy
 
 import advlib
 import advlib.zoo
@@ -25,22 +24,6 @@ from advlib.attacks.autoattack import AutoAttack, L2AutoAttack, robust_accuracy_
 from advlib.attacks.fab import LinfFAB
 from advlib.attacks.square import LinfSquareAttack
 from advlib.norms import linf
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models: PyTorch's intra-op threads only contend on the 2-core CI machines (the
-    torchattacks comparison took 118 s with 2 threads, 4 s with 1)."""
-    if not available("torch"):
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 # A reduced budget keeps the suite fast; the full defaults are 100 steps and 5000 queries.
 BUDGET = {"steps": 20, "n_queries": 300, "n_target_classes": 3}

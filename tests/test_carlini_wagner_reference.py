@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,22 +12,6 @@ from advlib.attacks.carlini_wagner import L2CarliniWagnerAttack
 from advlib.zoo.architectures import build
 
 SETTINGS = dict(binary_search_steps=5, steps=100, stepsize=1e-2, initial_const=1e-3)
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """These tensors are tiny: on a shared 2-core machine a second intra-op thread only waits
-    for a busy core (measured: 20-100x slower torch steps under load). Restored afterwards."""
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 
 def l2_sizes(adversarials: Any, x: np.ndarray) -> np.ndarray:
     return np.linalg.norm((to_numpy(adversarials) - x).reshape(len(x), -1), axis=1)

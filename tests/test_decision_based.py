@@ -9,34 +9,17 @@ steps it already reaches 1.13x); Boundary runs 2000 of its 25000 default steps.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 
 import eagerpy as ep
 import numpy as np
 import pytest
-from helpers import LinearOracle, available, native, to_numpy
+from helpers import LinearOracle, native, to_numpy
 
 import advlib
 from advlib.attacks import FGSM
 from advlib.attacks.boundary import BoundaryAttack
 from advlib.attacks.hop_skip_jump import HopSkipJumpAttack, LinfHopSkipJumpAttack
 from advlib.norms import NORMS, l2
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models: PyTorch's intra-op threads only contend on the 2-core CI machines (the
-    torchattacks comparison took 118 s with 2 threads, 4 s with 1)."""
-    if not available("torch"):
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 BINARY = LinearOracle(n=16, classes=2, seed=1)  # both classes present, one boundary
 MULTI = LinearOracle(n=16, classes=5, seed=0)

@@ -4,34 +4,17 @@ projection against a numerical solver, targeted criteria, and epsilon semantics.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 
 import eagerpy as ep
 import numpy as np
 import pytest
-from helpers import LinearOracle, available, native, to_numpy
+from helpers import LinearOracle, native, to_numpy
 from scipy.optimize import linprog, minimize
 
 import advlib
 from advlib.attacks._box_projections import hyperplane_projection
 from advlib.attacks.fab import L2FAB, LinfFAB
 from advlib.norms import NORMS, l2, linf
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models: PyTorch's intra-op threads only contend on the 2-core CI machines (the
-    torchattacks comparison took 118 s with 2 threads, 4 s with 1)."""
-    if not available("torch"):
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 ORACLE = LinearOracle(n=32, classes=5, seed=3, scale=5.0)
 

@@ -7,7 +7,6 @@ matters for L1 on these inputs. Every attack runs on torch, TensorFlow and JAX.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import eagerpy as ep
@@ -43,21 +42,6 @@ ORACLE_CASES: dict[str, tuple[MinimizationAttack, float, float]] = {
         1.25,
     ),
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """These tensors are tiny: on a shared 2-core machine a second intra-op thread only waits
-    for a busy core (measured: 20-100x slower torch steps under load). Restored afterwards."""
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------- oracle helpers

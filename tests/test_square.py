@@ -4,33 +4,16 @@ image layouts, reproducibility, and its schedule and update pattern."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 
 import eagerpy as ep
 import numpy as np
 import pytest
-from helpers import LinearOracle, available, native, to_numpy
+from helpers import LinearOracle, native, to_numpy
 
 import advlib
 import advlib.zoo
 from advlib.attacks.square import L2SquareAttack, LinfSquareAttack, _pattern, p_schedule
 from advlib.norms import NORMS
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models: PyTorch's intra-op threads only contend on the 2-core CI machines (the
-    torchattacks comparison took 118 s with 2 threads, 4 s with 1)."""
-    if not available("torch"):
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 ORACLE = LinearOracle(n=32, classes=5, seed=4, scale=5.0)
 
