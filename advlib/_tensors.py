@@ -1,7 +1,9 @@
 """Small helpers over EagerPy tensors that every layer shares.
 
-Framework types are recognised by their module name; a framework is imported only by
-:func:`l2_rows`, and only when handed one of its tensors.
+Framework types are recognised by their module name. The few PyTorch fast paths here
+(:func:`l2_rows`, :func:`clip_between`, :func:`crossentropy_sum`) exist because PyTorch runs
+eagerly and pays for every intermediate tensor and autograd node, where XLA fuses the generic
+form inside compiled steps; torch is imported only when handed one of its tensors.
 """
 
 from __future__ import annotations
@@ -75,21 +77,51 @@ def flat_batch(t: ep.Tensor) -> ep.Tensor:
     return t.reshape((-1, math.prod(t.shape[1:])))
 
 
-def l2_rows(flat: ep.Tensor) -> ep.Tensor:
-    """Euclidean norm of each row of a (N, D) tensor.
+def _is_torch(raw: Any) -> bool:
+    return type(raw).__module__.split(".")[0] == "torch"
 
-    The one framework-specific fast path outside the model wrappers: PyTorch runs eagerly and
-    pays for every intermediate tensor, so it gets one fused kernel
-    (``torch.linalg.vector_norm``, whose gradient at zero is zero); elsewhere square, sum and
-    square root, which XLA fuses inside compiled steps.
-    """
+
+def l2_rows(flat: ep.Tensor) -> ep.Tensor:
+    """Euclidean norm of each row of a (N, D) tensor: square, sum and square root; one
+    ``torch.linalg.vector_norm`` kernel on PyTorch (whose gradient at zero is zero)."""
     raw = flat.raw
-    if type(raw).__module__.split(".")[0] == "torch":
+    if _is_torch(raw):
         import torch
 
         norms: ep.Tensor = ep.astensor(torch.linalg.vector_norm(raw, dim=-1))
         return norms
     return flat.square().sum(axis=-1).sqrt()
+
+
+def clip_between(t: ep.Tensor, lower: ep.Tensor, upper: ep.Tensor) -> ep.Tensor:
+    """Elementwise ``min(max(t, lower), upper)`` for tensors ``lower <= upper`` that broadcast
+    against ``t``; one ``torch.clamp`` kernel on PyTorch instead of two."""
+    raw = t.raw
+    if _is_torch(raw):
+        import torch
+
+        clipped: ep.Tensor = ep.astensor(torch.clamp(raw, lower.raw, upper.raw))
+        return clipped
+    return ep.minimum(ep.maximum(t, lower), upper)
+
+
+def crossentropy_sum(logits: ep.Tensor, classes: ep.Tensor) -> ep.Tensor:
+    """The cross-entropy of each row of ``logits`` (N, C) against ``classes`` (N,), summed.
+
+    Written with ``log_softmax`` rather than ``ep.crossentropy``: EagerPy's JAX version builds
+    the log-sum-exp from separate ``exp``/``log`` ops, which made a compiled PGD step on a
+    784-256-10 MLP 13% slower. On PyTorch, one ``cross_entropy`` call: two autograd nodes
+    instead of four, and no indexing of the labels on every step.
+    """
+    raw = logits.raw
+    if _is_torch(raw):
+        import torch.nn.functional as F
+
+        labels = classes.raw
+        total: ep.Tensor = ep.astensor(F.cross_entropy(raw, labels.long(), reduction="sum"))
+        return total
+    log_probs = ep.log_softmax(logits, axis=-1)
+    return -ep.take_along_axis(log_probs, classes[:, None], axis=-1).sum()
 
 
 def unflat_batch(t: ep.Tensor, like: ep.Tensor) -> ep.Tensor:

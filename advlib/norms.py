@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 import eagerpy as ep
 import numpy as np
 
-from ._tensors import atleast_kd, flat_batch, l2_rows, unflat_batch
+from ._tensors import atleast_kd, clip_between, flat_batch, l2_rows, unflat_batch
 
 Epsilon = float | ep.Tensor
 
@@ -182,7 +182,7 @@ class LinfNorm(Norm):
         bounds: tuple[float, float],
     ) -> ep.Tensor:
         low, high = region
-        return ep.minimum(ep.maximum(x, low), high)
+        return clip_between(x, low, high)
 
     def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return rng.uniform(-1.0, 1.0, size=shape)

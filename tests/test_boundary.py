@@ -12,7 +12,7 @@ from helpers import cnn_model, host_memory, native
 
 import advlib
 from advlib import attacks
-from advlib._tensors import l2_rows
+from advlib._tensors import clip_between, crossentropy_sum, l2_rows
 from advlib.criteria import Misclassification, TargetedMisclassification, TopKMisclassification
 from advlib.criteria.labels import split_labels
 from advlib.norms import l1, l2, linf
@@ -162,6 +162,41 @@ def test_ascend_is_a_normalized_step(norm: Any) -> None:
     np.testing.assert_allclose(norm(moved - x).numpy(), 0.3, rtol=1e-5)
 
 
+def test_clip_between_matches_numpy(backend: str) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 2, (9, 2, 3)).astype(np.float32)
+    low = rng.uniform(-0.5, 0.5, (9, 2, 3)).astype(np.float32)
+    high = low + rng.uniform(0, 1, (9, 1, 1)).astype(np.float32)
+    found = clip_between(*(ep.astensor(native(backend, a)) for a in (x, low, high)))
+    np.testing.assert_array_equal(found.numpy(), np.minimum(np.maximum(x, low), high))
+
+
+@pytest.mark.parametrize("label_dtype", ["int64", "int32"])
+def test_crossentropy_sum_matches_numpy(backend: str, label_dtype: str) -> None:
+    rng = np.random.default_rng(2)
+    logits = rng.normal(0, 5, (11, 7)).astype(np.float32)
+    classes = rng.integers(0, 7, 11).astype(label_dtype)
+    found = crossentropy_sum(
+        ep.astensor(native(backend, logits)), ep.astensor(native(backend, classes))
+    )
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    expected = -log_probs[np.arange(11), classes].sum()
+    np.testing.assert_allclose(float(found.numpy()), expected, rtol=1e-5)
+
+
+def test_torch_crossentropy_sum_gradient_matches_the_generic_form() -> None:
+    torch = pytest.importorskip("torch")
+    logits = torch.randn(13, 6, dtype=torch.float64, requires_grad=True)
+    classes = torch.randint(0, 6, (13,))
+    (fused,) = torch.autograd.grad(
+        crossentropy_sum(ep.astensor(logits), ep.astensor(classes)).raw, logits
+    )
+    generic = -torch.log_softmax(logits, -1).gather(1, classes[:, None]).sum()
+    (expected,) = torch.autograd.grad(generic, logits)
+    torch.testing.assert_close(fused, expected)
+
+
 def test_torch_l2_rows_matches_the_formula_and_has_zero_gradient_at_zero() -> None:
     torch = pytest.importorskip("torch")
     flat = torch.randn(7, 30, dtype=torch.float64)
@@ -179,8 +214,8 @@ def test_model_scalars_are_cached_per_value_and_dtype(backend: str) -> None:
     x32, _ = model.to_tensor(_inputs(), "x", floating=True)
     a = model.scalars(x32, 0.1, 0.25)
     assert model.scalars(x32, 0.1, 0.25) is a
-    np.testing.assert_allclose(a.numpy(), [0.1, 0.25], rtol=1e-6)
-    assert a.dtype == x32.dtype
+    np.testing.assert_allclose([s.numpy() for s in a], [0.1, 0.25], rtol=1e-6)
+    assert all(s.dtype == x32.dtype and s.shape == () for s in a)
     assert model.scalars(x32, 0.1, 0.5) is not a
 
 

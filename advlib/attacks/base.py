@@ -211,9 +211,9 @@ class Attack(ABC):
     ) -> tuple[ep.Tensor, ep.Tensor]:
         """``(clipped, success)`` for one epsilon, in one compiled call when the criterion's
         labels can be passed to compiled code (see :func:`finisher`)."""
-        eps = None  # shape (1,) when projecting
+        eps = None  # a 0-d tensor when projecting
         if epsilon is not None and restrict == "project":
-            eps = model.scalars(inputs, epsilon)
+            (eps,) = model.scalars(inputs, epsilon)
         split = split_labels(criterion)
         if split is None:  # a user-defined criterion: evaluated eagerly
             fn = finisher(model, self.norm, restrict, lambda _: criterion)
@@ -297,7 +297,7 @@ def finisher(
     model: Model, norm: Norm, restrict: str, rebuild: Callable[[Any], Criterion]
 ) -> Callable[..., tuple[ep.Tensor | None, ep.Tensor]]:
     """A pure function ``(raw, inputs, eps, labels) -> (clipped, success)``, where ``eps``
-    holds the epsilon in a tensor of shape (1,) (None when not projecting) and ``clipped`` is
+    is the epsilon as a 0-d tensor (None when not projecting) and ``clipped`` is
     None when it is ``raw``.
 
     ``restrict`` says how ``clipped`` comes from ``raw``: "none" (already within epsilon and
@@ -317,7 +317,7 @@ def finisher(
             clipped = raw.clip(*bounds)
         else:
             assert eps is not None  # "project" always comes with an epsilon
-            clipped = norm.project(raw, inputs, eps[0]).clip(*bounds)
+            clipped = norm.project(raw, inputs, eps).clip(*bounds)
         logits = model(clipped)
         success = ep.logical_and(rebuild(labels)(clipped, logits), _finite(logits).all(axis=-1))
         # Returning an argument unchanged would make compiled code copy it.

@@ -135,7 +135,7 @@ class Model(ABC):
         self._preprocessing = Preprocessing.from_dict(preprocessing)
         self._compile_enabled = self._default_compile() if compile is None else bool(compile)
         self._compiled: dict[Hashable, StepFn] = {}
-        self._scalars: dict[Hashable, ep.Tensor] = {}
+        self._scalars: dict[Hashable, tuple[ep.Tensor, ...]] = {}
         self._compiled_forward: StepFn | None = None
 
     # ---------------------------------------------------------------- public surface
@@ -185,16 +185,18 @@ class Model(ABC):
         min/max beat a dispatched reduction on CPU. The array must not be modified."""
         return None
 
-    def scalars(self, like: ep.Tensor, *values: float) -> ep.Tensor:
-        """A 1-d tensor of ``values`` in ``like``'s dtype and device, cached: attacks called
+    def scalars(self, like: ep.Tensor, *values: float) -> tuple[ep.Tensor, ...]:
+        """``values`` as 0-d tensors in ``like``'s dtype and device, cached: attacks called
         again with the same epsilons and step sizes (every batch of an evaluation) transfer
-        nothing. Tensors are never modified in place, so sharing them is safe."""
+        nothing, and a step unpacks them without indexing. Tensors are never modified in
+        place, so sharing them is safe."""
         key = (values, str(like.dtype), self._device_key(like.raw))
         cached = self._scalars.get(key)
         if cached is None:
             if len(self._scalars) >= _MAX_CACHED_SCALARS:
                 self._scalars.clear()
-            cached = self._scalars[key] = scalars_like(like, *values)
+            vector = scalars_like(like, *values)  # one transfer for all of them
+            cached = self._scalars[key] = tuple(vector[i] for i in range(len(values)))
         return cached
 
     def _device_key(self, raw: Any) -> Hashable:
