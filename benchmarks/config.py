@@ -68,11 +68,18 @@ class Case:
     batch: int
     attack: AttackSpec
     repeats: int = 3
+    min_seconds: float = 0.0  # repeat beyond ``repeats`` until each implementation has this much
 
     @property
     def key(self) -> str:
         return f"{self.network}/{self.batch}/{self.attack.name}"
 
+
+#: Short calls (FGSM: a few milliseconds) are repeated until each implementation has this many
+#: seconds of timed calls, at most ``MAX_REPEATS`` times: a median of 3-5 such calls swung by
+#: 10-30% from run to run on a shared 2-core CPU.
+MIN_TIMED_SECONDS = 1.0
+MAX_REPEATS = 200
 
 #: The ResNet on a CPU: one epsilon and 10 steps keep the full CPU run near a quarter of an hour
 #: (batch 512 costs about 0.35 s per gradient step on two cores); the full settings on a GPU.
@@ -112,4 +119,4 @@ def cases(quick: bool = False, repeats: int = 3, device: str = "cpu") -> list[Ca
         grid = small + [("resnet", 32, a) for a in resnet if a.name in ("FGSM", "LinfPGD")]
     else:
         grid = small + [("resnet", batch, a) for batch in (32, 128, 512) for a in resnet]
-    return [Case(n, b, a, repeats) for n, b, a in grid]
+    return [Case(n, b, a, repeats, MIN_TIMED_SECONDS) for n, b, a in grid]

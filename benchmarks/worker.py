@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import SEED, Case, cases
+from .config import MAX_REPEATS, SEED, Case, cases
 from .implementations import Setup, implementations, installed, note, unsupported
 from .measure import MemoryProbe, measure
 from .networks import NETWORKS, build_network
@@ -201,8 +201,10 @@ def run_case(
         records[name]["first_call_s"] = m.seconds
         records[name].update(_quality(m.result, x_np, spec.is_minimization))
     order = list(active)
-    for repeat in range(case.repeats):
-        shift = repeat % max(len(order), 1)
+    repeat = 0
+    while order and _more_repeats(repeat, case, [records[n]["times_s"] for n in order]):
+        shift = repeat % len(order)
+        repeat += 1
         for name in order[shift:] + order[:shift]:
             m = call(name)
             records[name]["times_s"].append(m.seconds)
@@ -217,6 +219,14 @@ def run_case(
         for name in order
     ))
     return list(records.values())
+
+
+def _more_repeats(done: int, case: Case, times: list[list[float]]) -> bool:
+    """Whether to time another round: fewer than ``case.repeats`` rounds done, or some
+    implementation still short of ``case.min_seconds`` (up to ``MAX_REPEATS`` rounds)."""
+    if done < case.repeats:
+        return True
+    return done < MAX_REPEATS and min(sum(t) for t in times) < case.min_seconds
 
 
 def _quality(outcome: Any, x_np: np.ndarray, minimization: bool) -> dict[str, Any]:

@@ -128,3 +128,15 @@ def test_worker_runs_one_tiny_case_and_implementations_agree(backend: str) -> No
         assert record["success"] == pytest.approx(by_impl["native"]["success"], abs=1 / 16)
     assert by_impl["native"]["success"][1] > 0  # the attack does something at eps 0.05
     json.dumps(records)  # what the worker writes
+
+
+def test_short_calls_are_repeated_until_each_implementation_has_enough_timed_seconds() -> None:
+    from benchmarks.config import MAX_REPEATS
+    from benchmarks.worker import _more_repeats
+
+    case = Case("mlp", 256, ATTACK_SPECS["FGSM"], repeats=3, min_seconds=1.0)
+    assert _more_repeats(2, case, [[2.0, 2.0], [2.0, 2.0]])  # requested rounds come first
+    assert _more_repeats(3, case, [[0.5] * 3, [0.2] * 3])  # one implementation is short
+    assert not _more_repeats(3, case, [[0.5] * 3, [0.4] * 3])
+    assert not _more_repeats(MAX_REPEATS, case, [[0.0] * MAX_REPEATS] * 2)
+    assert all(c.min_seconds > 0 for c in cases())
