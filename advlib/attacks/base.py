@@ -136,11 +136,7 @@ class Attack(ABC):
             part = inputs[start:stop] if chunk < n else inputs
             part_criterion = criterion.sliced(start, stop) if chunk < n else criterion
             outcome = self._attack_all(model, part, part_criterion, epsilons)
-            # Queued before the sync in _discard_nonfinite, so it never waits on its own.
-            success = ep.stack(outcome.success, axis=0)
-            raw, clipped, success = _discard_nonfinite(
-                model, part, outcome.raw, outcome.clipped, success, type(self).__name__
-            )
+            raw, clipped, success = _discard_nonfinite(part, outcome, type(self).__name__)
             raws.append(raw)
             clips.append(clipped)
             successes.append(success)
@@ -208,22 +204,22 @@ class Attack(ABC):
         raw: ep.Tensor,
         epsilon: float | None,
         restrict: str,
-    ) -> tuple[ep.Tensor, ep.Tensor]:
-        """``(clipped, success)`` for one epsilon, in one compiled call when the criterion's
-        labels can be passed to compiled code (see :func:`finisher`)."""
+    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+        """``(clipped, success, finite)`` for one epsilon, in one compiled call when the
+        criterion's labels can be passed to compiled code (see :func:`finisher`)."""
         eps = None  # a 0-d tensor when projecting
         if epsilon is not None and restrict == "project":
             (eps,) = model.scalars(inputs, epsilon)
         split = split_labels(criterion)
         if split is None:  # a user-defined criterion: evaluated eagerly
             fn = finisher(model, self.norm, restrict, lambda _: criterion)
-            clipped, success = fn(raw, inputs, eps, ())
+            clipped, success, finite = fn(raw, inputs, eps, ())
         else:
             tensors, rebuild, structure = split
             key = ("advlib.finish", self.norm.name, restrict, structure)
             fn = model.compiled(key, lambda: finisher(model, self.norm, restrict, rebuild))
-            clipped, success = fn(raw, inputs, eps, tensors)
-        return (raw if clipped is None else clipped), success
+            clipped, success, finite = fn(raw, inputs, eps, tensors)
+        return (raw if clipped is None else clipped), success, finite
 
 
 class FixedEpsilonAttack(Attack):
@@ -243,7 +239,7 @@ class FixedEpsilonAttack(Attack):
     def _attack_all(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
     ) -> Outcome:
-        outcome = Outcome([], [], [])
+        outcome = Outcome([], [], [], [])
         restrict = "none" if self.returns_projected else "project"
         # parse_epsilons refuses None for fixed-epsilon attacks.
         for eps in cast(list[float], epsilons):
@@ -274,7 +270,7 @@ class MinimizationAttack(Attack):
     ) -> Outcome:
         bounded = [eps for eps in epsilons if eps is not None]
         raw = self.run(model, inputs, criterion, early_stop=min(bounded) if bounded else None)
-        outcome = Outcome([], [], [])
+        outcome = Outcome([], [], [], [])
         for eps in epsilons:
             restrict = "clip" if eps is None else "project"
             outcome.add(raw, *self._finish(model, criterion, inputs, raw, eps, restrict))
@@ -282,23 +278,26 @@ class MinimizationAttack(Attack):
 
 
 class Outcome(NamedTuple):
-    """Per-epsilon lists of raw, clipped and success."""
+    """Per-epsilon lists of raw, clipped, success, and whether each sample of raw is finite."""
 
     raw: list[ep.Tensor]
     clipped: list[ep.Tensor]
     success: list[ep.Tensor]
+    finite: list[ep.Tensor]
 
-    def add(self, raw: ep.Tensor, clipped: ep.Tensor, success: ep.Tensor) -> None:
-        for field, value in zip(self, (raw, clipped, success)):
+    def add(
+        self, raw: ep.Tensor, clipped: ep.Tensor, success: ep.Tensor, finite: ep.Tensor
+    ) -> None:
+        for field, value in zip(self, (raw, clipped, success, finite)):
             field.append(value)
 
 
 def finisher(
     model: Model, norm: Norm, restrict: str, rebuild: Callable[[Any], Criterion]
-) -> Callable[..., tuple[ep.Tensor | None, ep.Tensor]]:
-    """A pure function ``(raw, inputs, eps, labels) -> (clipped, success)``, where ``eps``
-    is the epsilon as a 0-d tensor (None when not projecting) and ``clipped`` is
-    None when it is ``raw``.
+) -> Callable[..., tuple[ep.Tensor | None, ep.Tensor, ep.Tensor]]:
+    """A pure function ``(raw, inputs, eps, labels) -> (clipped, success, finite)``, where
+    ``eps`` is the epsilon as a 0-d tensor (None when not projecting), ``clipped`` is None
+    when it is ``raw``, and ``finite`` says per sample whether ``raw`` is finite.
 
     ``restrict`` says how ``clipped`` comes from ``raw``: "none" (already within epsilon and
     the bounds), "clip" (into the bounds) or "project" (into the epsilon ball, then the
@@ -310,7 +309,7 @@ def finisher(
 
     def finish(
         raw: ep.Tensor, inputs: ep.Tensor, eps: ep.Tensor | None, labels: Any
-    ) -> tuple[ep.Tensor | None, ep.Tensor]:
+    ) -> tuple[ep.Tensor | None, ep.Tensor, ep.Tensor]:
         if restrict == "none":
             clipped = raw
         elif restrict == "clip":
@@ -321,26 +320,26 @@ def finisher(
         logits = model(clipped)
         success = ep.logical_and(rebuild(labels)(clipped, logits), _finite(logits).all(axis=-1))
         # Returning an argument unchanged would make compiled code copy it.
-        return (None if restrict == "none" else clipped), success
+        return (None if restrict == "none" else clipped), success, _finite_rows(raw)
 
     return finish
 
 
 def _discard_nonfinite(
-    model: Model,
-    inputs: ep.Tensor,
-    raw: list[ep.Tensor],
-    clipped: list[ep.Tensor],
-    success: ep.Tensor,
-    attack_name: str,
+    inputs: ep.Tensor, outcome: Outcome, attack_name: str
 ) -> tuple[list[ep.Tensor], list[ep.Tensor], ep.Tensor]:
     """Samples whose perturbed inputs became NaN/Inf (a model that overflows) are returned
-    unperturbed and failed, with a warning; the other samples are untouched.
+    unperturbed and failed, with a warning; the other samples are untouched. Returns the
+    per-epsilon ``raw`` and ``clipped`` and ``success`` of shape (K, N).
 
-    Only ``raw`` is checked: projecting and clipping keep finite values finite. One host sync;
-    results are only rewritten when some sample is not finite.
+    Only ``raw`` is checked (``outcome.finite``, computed with the success): projecting and
+    clipping keep finite values finite. One stack and one small host sync; results are only
+    rewritten when some sample is not finite.
     """
-    finite = _finite_samples(model, raw)
+    k = len(outcome.success)
+    flags = ep.stack(outcome.success + outcome.finite, axis=0)
+    success, finite = flags[:k], flags[k:].numpy()
+    raw, clipped = outcome.raw, outcome.clipped
     if finite.all():
         return raw, clipped, success
     warnings.warn(
@@ -349,29 +348,12 @@ def _discard_nonfinite(
         stacklevel=4,
     )
     keep = ep.from_numpy(success, finite)
-    rows = [atleast_kd(keep[k], inputs.ndim) for k in range(len(raw))]
+    rows = [atleast_kd(keep[i], inputs.ndim) for i in range(k)]
     return (
-        [ep.where(k, r, inputs) for k, r in zip(rows, raw)],
-        [ep.where(k, c, inputs) for k, c in zip(rows, clipped)],
+        [ep.where(r, x, inputs) for r, x in zip(rows, raw)],
+        [ep.where(r, c, inputs) for r, c in zip(rows, clipped)],
         ep.logical_and(success, keep),
     )
-
-
-def _finite_samples(model: Model, tensors: list[ep.Tensor]) -> np.ndarray:
-    """Whether each sample of each tensor is finite, shape (K, N), computed with NumPy when
-    the values are in host memory (faster than a dispatched reduction on CPU), else by one
-    compiled reduction per tensor and one sync. A repeated tensor is checked once."""
-    unique = list({id(t): t for t in tensors}.values())
-    hosts = [model.host_array(t) for t in unique]
-    flags: list[np.ndarray]
-    if all(host is not None for host in hosts):
-        arrays = cast(list[np.ndarray], hosts)
-        flags = [np.isfinite(a).reshape(len(a), -1).all(axis=1) for a in arrays]
-    else:
-        check = model.compiled(("advlib.finite-rows",), lambda: _finite_rows)
-        flags = list(ep.stack([check(t) for t in unique]).numpy())
-    by_id = {id(t): flag for t, flag in zip(unique, flags)}
-    return np.stack([by_id[id(t)] for t in tensors])
 
 
 def _finite_rows(t: ep.Tensor) -> ep.Tensor:
