@@ -69,7 +69,7 @@ class GradientDescentAttack(FixedEpsilonAttack):
             self._step_key(targeted, inside), lambda: self._make_step(model, targeted, inside)
         )
         scalars = model.scalars(inputs, epsilon, stepsize)
-        x, region = self._start(model, inputs, epsilon, scalars, with_region=not inside)
+        x, region = self._start(model, inputs, epsilon, scalars[0], with_region=not inside)
         state = self._initial_state(inputs)
         for _ in range(self.steps):
             x, state = step(x, inputs, classes, scalars, region, state)
@@ -80,11 +80,12 @@ class GradientDescentAttack(FixedEpsilonAttack):
         model: Model,
         inputs: ep.Tensor,
         epsilon: float,
-        scalars: tuple[ep.Tensor, ...],
+        eps_tensor: ep.Tensor,
         with_region: bool,
     ) -> tuple[ep.Tensor, tuple[ep.Tensor, ...]]:
         """The first point (random in the ball, drawn on the host from the seed, or the
-        inputs) and, when ``with_region``, the norm's region constants; one compiled call."""
+        inputs) and, when ``with_region``, the norm's region constants; one compiled call.
+        ``eps_tensor`` is ``epsilon`` as a cached 0-d tensor."""
         if not (self.random_start or with_region):
             return inputs, ()
         noise = None
@@ -101,7 +102,7 @@ class GradientDescentAttack(FixedEpsilonAttack):
             return x, norm.region(origin, eps, bounds) if with_region else ()
 
         key = ("advlib.gradient-descent-start", norm.name, self.random_start, with_region)
-        x, region = model.compiled(key, lambda: start)(inputs, noise, scalars[0])
+        x, region = model.compiled(key, lambda: start)(inputs, noise, eps_tensor)
         return (inputs if x is None else x), region
 
     def _make_step(self, model: Model, targeted: bool, inside: bool) -> StepFn:
