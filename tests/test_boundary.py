@@ -230,3 +230,14 @@ def test_torch_results_never_share_memory_with_the_inputs() -> None:
     for tensor in (*raw, *clipped):
         tensor.add_(1.0)
     assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_finite_rows_do_not_overflow_in_half_precision(backend: str, dtype: str) -> None:
+    from advlib.attacks.base import _finite_rows
+
+    values = np.full((4, 3, 32, 32), 255.0, dtype=dtype)  # row sums of 783360 > float16 max
+    values[1, 0, 0, 0] = np.nan
+    values[2, 2, 5, 5] = np.inf
+    found = _finite_rows(ep.astensor(native(backend, values))).numpy()
+    np.testing.assert_array_equal(found, [True, False, False, True])

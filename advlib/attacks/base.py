@@ -24,7 +24,7 @@ from typing import Any, ClassVar, NamedTuple, cast
 import eagerpy as ep
 import numpy as np
 
-from .._tensors import atleast_kd, dtype_kind, flat_batch
+from .._tensors import atleast_kd, dtype_kind, dtype_name, flat_batch
 from ..criteria import Criterion, Misclassification
 from ..criteria.labels import split_labels
 from ..models.base import Model
@@ -358,9 +358,13 @@ def _discard_nonfinite(
 
 def _finite_rows(t: ep.Tensor) -> ep.Tensor:
     """Per sample: whether every value is finite, read off the row sum (one pass over the
-    data). A NaN or infinity makes the sum NaN or infinite; finite values only overflow it
-    beyond ~1e38, far outside any input range an attack returns."""
-    return _finite(flat_batch(t).sum(axis=-1))
+    data). A NaN or infinity makes the sum NaN or infinite; finite values only overflow a
+    float32 sum beyond ~1e38, far outside any input range an attack returns. Half-precision
+    sums overflow at 65504 (an image in [0, 255]), so those are checked value by value."""
+    flat = flat_batch(t)
+    if dtype_name(t) in ("float16", "bfloat16"):
+        return _finite(flat).all(axis=-1)
+    return _finite(flat.sum(axis=-1))
 
 
 def _finite(t: ep.Tensor) -> ep.Tensor:
