@@ -79,19 +79,11 @@ def flat_batch(t: ep.Tensor) -> ep.Tensor:
     return t.reshape((-1, math.prod(t.shape[1:])))
 
 
-def _is_torch(raw: Any) -> bool:
-    return type(raw).__module__.split(".")[0] == "torch"
-
-
-def _is_tensorflow(raw: Any) -> bool:
-    return type(raw).__module__.split(".")[0] == "tensorflow"
-
-
 def l2_rows(flat: ep.Tensor) -> ep.Tensor:
     """Euclidean norm of each row of a (N, D) tensor: square, sum and square root; one
     ``torch.linalg.vector_norm`` kernel on PyTorch (whose gradient at zero is zero)."""
     raw = flat.raw
-    if _is_torch(raw):
+    if framework_of(raw) == "torch":
         import torch
 
         norms: ep.Tensor = ep.astensor(torch.linalg.vector_norm(raw, dim=-1))
@@ -103,7 +95,7 @@ def clip_between(t: ep.Tensor, lower: ep.Tensor, upper: ep.Tensor) -> ep.Tensor:
     """Elementwise ``min(max(t, lower), upper)`` for tensors ``lower <= upper`` that broadcast
     against ``t``; one ``torch.clamp`` kernel on PyTorch instead of two."""
     raw = t.raw
-    if _is_torch(raw):
+    if framework_of(raw) == "torch":
         import torch
 
         clipped: ep.Tensor = ep.astensor(torch.clamp(raw, lower.raw, upper.raw))
@@ -122,12 +114,12 @@ def crossentropy_sum(logits: ep.Tensor, classes: ep.Tensor) -> ep.Tensor:
     """
     raw, labels = logits.raw, classes.raw
     total: ep.Tensor
-    if _is_torch(raw):
+    if framework_of(raw) == "torch":
         import torch.nn.functional as F
 
         total = ep.astensor(F.cross_entropy(raw, labels.long(), reduction="sum"))
         return total
-    if _is_tensorflow(raw):
+    if framework_of(raw) == "tensorflow":
         import tensorflow as tf
 
         if labels.dtype not in (tf.int32, tf.int64):

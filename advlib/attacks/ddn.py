@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import eagerpy as ep
 
-from .._tensors import atleast_kd, dtype_name
+from .._tensors import atleast_kd, crossentropy_sum, dtype_name
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from ..norms import l2
@@ -169,7 +169,7 @@ def _make_gradient(model: Model, targeted: bool) -> StepFn:
     ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
         def loss_fn(x: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
             logits = model(x)
-            return sign * ep.crossentropy(logits, classes).sum(), logits
+            return sign * crossentropy_sum(logits, classes), logits
 
         x = (inputs + delta).clip(lower, upper)
         _, logits, grad = model.value_and_grad(loss_fn, x)
