@@ -35,7 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="small subset with fewer steps (about two minutes on CPU)")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="timed calls per implementation after the warm-up (default 3)")
+                        help="at least this many timed calls per implementation after the warm-up "
+                             "(default 3; short calls repeat until they total one second)")
     parser.add_argument("--threads", type=int, default=None,
                         help="cap each framework's CPU threads (default: its own choice)")
     parser.add_argument("--networks", default=None,
