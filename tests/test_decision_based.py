@@ -170,10 +170,10 @@ def test_starting_points_take_precedence() -> None:
     model = oracle_model("binary", "numpy")
     x = ep.astensor(BINARY.x)
     criterion = advlib.Misclassification(BINARY.labels).bind(model, model(x))
-    starts = HopSkipJumpAttack(steps=2, seed=0).run(model, x, criterion)
-    refined = BoundaryAttack(steps=50, seed=0).run(model, x, criterion, starting_points=starts)
+    starts = HopSkipJumpAttack(steps=2, seed=0).perturb(model, x, criterion)
+    refined = BoundaryAttack(steps=50, seed=0).perturb(model, x, criterion, starting_points=starts)
     before, after = l2(starts - x).numpy(), l2(refined - x).numpy()
     assert criterion(refined, model(refined)).numpy().all()
     assert np.all(after <= before * (1 + 1e-6))
     with pytest.raises(ValueError, match="starting_points"):
-        BoundaryAttack(steps=1).run(model, x, criterion, starting_points=starts[:3])
+        BoundaryAttack(steps=1).perturb(model, x, criterion, starting_points=starts[:3])

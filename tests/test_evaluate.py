@@ -44,7 +44,7 @@ class _GradientLineSearch(MinimizationAttack):
         self.max_norm = max_norm
         self.steps = steps
 
-    def run(self, model: Any, inputs: Any, criterion: Any, early_stop: Any = None) -> Any:
+    def perturb(self, model: Any, inputs: Any, criterion: Any, early_stop: Any = None) -> Any:
         classes, _ = criterion.gradient_target()
 
         def loss(z: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:

@@ -265,7 +265,7 @@ def test_early_stop_keeps_adversarials_within_epsilon(
     x = model.to_tensor(oracle.x, "x", floating=True)[0]
     criterion = advlib.Misclassification(oracle.labels).bind(model, model(x))
 
-    raw = attack.run(model, x, criterion, early_stop=eps)
+    raw = attack.perturb(model, x, criterion, early_stop=eps)
 
     assert to_numpy(criterion(raw, model(raw))).all()
     assert np.all(sizes(p, raw, oracle.x) <= eps + 1e-5)

@@ -56,7 +56,7 @@ def find_starts(
         starts = given.clip(*model.bounds)
         found = host_bool(is_adversarial(model, criterion, starts))
     elif init_attack is not None:
-        starts = init_attack.run(model, inputs, criterion)
+        starts = init_attack.perturb(model, inputs, criterion)
         found = host_bool(is_adversarial(model, criterion, starts))
     else:
         lower, upper = model.bounds

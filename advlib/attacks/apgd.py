@@ -111,7 +111,7 @@ class _AutoPGD(FixedEpsilonAttack):
         self.seed = check_seed(seed)
 
     # ------------------------------------------------------------------ the attack
-    def run(
+    def perturb(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
     ) -> ep.Tensor:
         classes, targeted = criterion.gradient_target()
@@ -532,7 +532,7 @@ class _AutoPGDTargeted(_AutoPGD):
         )
         self.n_target_classes = check_int(n_target_classes, "n_target_classes")
 
-    def run(
+    def perturb(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
     ) -> ep.Tensor:
         classes, targeted = criterion.gradient_target()

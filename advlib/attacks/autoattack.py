@@ -154,7 +154,7 @@ class AutoAttack(FixedEpsilonAttack):
         return LinfAutoPGD, LinfAutoPGDTargeted, LinfFAB, LinfSquareAttack
 
     # ------------------------------------------------------------------ running
-    def run(
+    def perturb(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
     ) -> ep.Tensor:
         adversarials, _ = self.run_with_report(model, inputs, criterion, epsilon)
@@ -212,9 +212,9 @@ class AutoAttack(FixedEpsilonAttack):
         epsilon: float,
     ) -> ep.Tensor:
         if isinstance(attack, MinimizationAttack):
-            raw = attack.run(model, inputs, criterion, early_stop=epsilon)
+            raw = attack.perturb(model, inputs, criterion, early_stop=epsilon)
         elif isinstance(attack, FixedEpsilonAttack):
-            raw = attack.run(model, inputs, criterion, epsilon)
+            raw = attack.perturb(model, inputs, criterion, epsilon)
         else:  # pragma: no cover - every component is one of the two
             raise TypeError(f"unsupported component {attack!r}")
         return self.norm.project(raw, inputs, epsilon).clip(*model.bounds)

@@ -226,12 +226,12 @@ class FixedEpsilonAttack(Attack):
     """An attack that searches inside a given epsilon ball; runs once per epsilon."""
 
     kind = "fixed-epsilon"
-    #: Whether :meth:`run` already returns points within epsilon and the bounds, so that
+    #: Whether :meth:`perturb` already returns points within epsilon and the bounds, so that
     #: ``clipped`` is ``raw`` (no second projection).
     returns_projected: ClassVar[bool] = False
 
     @abstractmethod
-    def run(
+    def perturb(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
     ) -> ep.Tensor:
         """Perturbed inputs within ``epsilon`` of ``inputs`` and within the bounds."""
@@ -243,7 +243,7 @@ class FixedEpsilonAttack(Attack):
         restrict = "none" if self.returns_projected else "project"
         # parse_epsilons refuses None for fixed-epsilon attacks.
         for eps in cast(list[float], epsilons):
-            raw = self.run(model, inputs, criterion, eps)
+            raw = self.perturb(model, inputs, criterion, eps)
             outcome.add(raw, *self._finish(model, criterion, inputs, raw, eps, restrict))
         return outcome
 
@@ -255,7 +255,7 @@ class MinimizationAttack(Attack):
     accepts_unbounded = True
 
     @abstractmethod
-    def run(
+    def perturb(
         self,
         model: Model,
         inputs: ep.Tensor,
@@ -269,7 +269,7 @@ class MinimizationAttack(Attack):
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
     ) -> Outcome:
         bounded = [eps for eps in epsilons if eps is not None]
-        raw = self.run(model, inputs, criterion, early_stop=min(bounded) if bounded else None)
+        raw = self.perturb(model, inputs, criterion, early_stop=min(bounded) if bounded else None)
         outcome = Outcome([], [], [], [])
         for eps in epsilons:
             restrict = "clip" if eps is None else "project"

@@ -69,7 +69,7 @@ class L2CarliniWagnerAttack(MinimizationAttack):
         self.initial_const = check_float(initial_const, "initial_const")
         self.abort_early = check_bool(abort_early, "abort_early")
 
-    def run(
+    def perturb(
         self,
         model: Model,
         inputs: ep.Tensor,

@@ -57,7 +57,7 @@ class DDNAttack(MinimizationAttack):
             raise ValueError(f"gamma: expected a number in (0, 1), got {gamma!r}")
         self.seed = check_seed(seed)
 
-    def run(
+    def perturb(
         self,
         model: Model,
         inputs: ep.Tensor,

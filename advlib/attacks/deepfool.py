@@ -55,7 +55,7 @@ class _DeepFoolAttack(MinimizationAttack):
             raise ValueError(f"loss: expected 'logits' or 'crossentropy', got {loss!r}")
         self.loss = loss
 
-    def run(
+    def perturb(
         self,
         model: Model,
         inputs: ep.Tensor,

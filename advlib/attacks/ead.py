@@ -76,7 +76,7 @@ class EADAttack(MinimizationAttack):
         self.decision_rule = decision_rule
         self.abort_early = check_bool(abort_early, "abort_early")
 
-    def run(
+    def perturb(
         self,
         model: Model,
         inputs: ep.Tensor,

@@ -90,7 +90,7 @@ class _FAB(MinimizationAttack):
         )
         self.seed = check_seed(seed)
 
-    def run(
+    def perturb(
         self,
         model: Model,
         inputs: ep.Tensor,

@@ -82,7 +82,7 @@ class _FMNAttack(MinimizationAttack):
         self.init_attack = init_attack
         self.binary_search_steps = check_int(binary_search_steps, "binary_search_steps", 0)
 
-    def run(
+    def perturb(
         self,
         model: Model,
         inputs: ep.Tensor,
@@ -139,7 +139,7 @@ class _FMNAttack(MinimizationAttack):
         """The inputs, or the adversarial closest to them on the way to ``init_attack``'s."""
         if self.init_attack is None:
             return inputs
-        target = self.init_attack.run(model, inputs, criterion)
+        target = self.init_attack.perturb(model, inputs, criterion)
         delta = target - inputs
         sizes = self.norm(delta)
         # Bisect the radius of the ball the init attack's perturbation is projected onto.

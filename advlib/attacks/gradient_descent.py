@@ -53,7 +53,7 @@ class GradientDescentAttack(FixedEpsilonAttack):
             raise TypeError(f"seed: expected an int or None, got {seed!r}")
         self.seed = seed
 
-    def run(
+    def perturb(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
     ) -> ep.Tensor:
         classes, targeted = criterion.gradient_target()

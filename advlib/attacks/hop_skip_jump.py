@@ -72,7 +72,7 @@ class _HopSkipJump(MinimizationAttack):
         self.init_trials = check_int(init_trials, "init_trials")
         self.seed = check_seed(seed)
 
-    def run(
+    def perturb(
         self,
         model: Model,
         inputs: ep.Tensor,
@@ -81,7 +81,7 @@ class _HopSkipJump(MinimizationAttack):
         *,
         starting_points: ep.Tensor | None = None,
     ) -> ep.Tensor:
-        """See :meth:`MinimizationAttack.run`; ``starting_points`` (EagerPy tensor shaped like
+        """See :meth:`MinimizationAttack.perturb`; ``starting_points`` (EagerPy tensor shaped like
         ``inputs``, default None) are adversarial starts that take precedence over
         ``init_attack`` where they are adversarial."""
         if inputs.shape[0] == 0:

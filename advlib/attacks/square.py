@@ -122,7 +122,7 @@ class _SquareAttack(FixedEpsilonAttack):
         self.channel_axis = channel_axis
         self.seed = check_seed(seed)
 
-    def run(
+    def perturb(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
     ) -> ep.Tensor:
         classes, targeted = criterion.gradient_target()
