@@ -1,14 +1,14 @@
 """Progress bars for long work: tqdm (its notebook widget under Jupyter), shown only when
 somebody watches (a terminal or a notebook), with ``progress=False`` to turn them off.
 
-Attack loops count their iterations with :func:`steps`; :class:`Progress` is the bar, made
-current with :meth:`Progress.activate` by whoever owns the work (an attack call, ``evaluate``).
-One unit of the bar is one unit of the owner's work (an attack run on one chunk for one
-epsilon); a loop inside it advances the bar by its share per iteration, and a loop nested in
-that loop splits its parent iteration's share, so nested loops (C&W's binary search around its
-optimizer steps) give a smooth bar and an ETA without the attack declaring anything. A loop that
-stops early (early abort) leaves its share to :meth:`Progress.end_unit`. Counting is Python
-arithmetic per iteration: no tensor is read, no host sync.
+Whoever owns a piece of work makes a :class:`Progress` bar current with
+:meth:`Progress.activate` (an attack call, ``evaluate``) and hands out portions of it with
+:meth:`Progress.portion`: an attack call splits its portion among its runs (chunks x epsilons),
+and the attack's loops count their iterations with :func:`steps`, which splits the enclosing
+portion evenly, nested loops included (C&W's binary search around its optimizer steps). So the
+bar moves smoothly with an ETA, without any attack declaring its amount of work. A loop that
+stops early leaves the rest of its portion to be counted when the portion ends. Counting is
+Python arithmetic per iteration: no tensor is read, no host sync.
 """
 
 from __future__ import annotations
@@ -83,12 +83,24 @@ class Progress:
             self._bar.n = round(self._done, 9)
             self._bar.update(0)
 
-    def end_unit(self) -> None:
-        """Round the count up to the next whole unit: one unit of work is over, whatever
-        its loops left uncounted (an early stop)."""
-        whole = float(int(self._done + 1e-9))
-        if self._done > whole + 1e-9:
-            self.update(whole + 1 - self._done)
+    @property
+    def share(self) -> float:
+        """The units the work running now may count (its portion)."""
+        return self._share
+
+    @contextmanager
+    def portion(self, units: float) -> Iterator[None]:
+        """Work worth ``units`` of the bar: loops inside split it; whatever they leave
+        uncounted (an early stop) is counted at the end."""
+        share, start = self._share, self._done
+        self._share = units
+        try:
+            yield
+        finally:
+            self._share = share
+            left = start + units - self._done
+            if left > 0:
+                self.update(left)
 
     def add_total(self, n: float) -> None:
         """Expect ``n`` more units (work discovered while running)."""
@@ -125,19 +137,13 @@ def quiet() -> Iterator[None]:
 
 
 def steps(n: int) -> Iterator[int]:
-    """``range(n)``, advancing the active bar by ``1/n`` of the enclosing share per iteration
-    (see the module documentation)."""
+    """``range(n)``, each iteration a ``1/n`` portion of the enclosing one (see the module
+    documentation); plain ``range`` when no bar is shown."""
     bar = _active.get()
     if bar is None or not bar.shown or n <= 0:
         yield from range(n)
         return
-    share = bar._share
-    each = share / n
-    try:
-        for i in range(n):
-            bar._share = each
-            before = bar._done
+    each = bar.share / n
+    for i in range(n):
+        with bar.portion(each):
             yield i
-            bar.update(max(0.0, each - (bar._done - before)))  # what inner loops left
-    finally:
-        bar._share = share
