@@ -38,7 +38,12 @@ def framework_of(value: Any) -> str | None:
 
 def dtype_kind(t: ep.Tensor) -> str:
     """ "float", "int", "bool" or "other" for a tensor of any backend."""
-    name = dtype_name(t)
+    return kind_of_dtype(t.dtype)
+
+
+def kind_of_dtype(dtype: Any) -> str:
+    """ "float", "int", "bool" or "other" for a dtype of any backend."""
+    name = name_of_dtype(dtype)
     if "float" in name:
         return "float"
     if "int" in name:
@@ -50,9 +55,12 @@ def dtype_kind(t: ep.Tensor) -> str:
 
 def dtype_name(t: ep.Tensor) -> str:
     """The dtype's short name ("float32", "int64", "bfloat16", ...) for any backend."""
-    name = str(t.dtype)
-    name = name.removeprefix("torch.").removeprefix("<dtype: '").removesuffix("'>")
-    return name
+    return name_of_dtype(t.dtype)
+
+
+def name_of_dtype(dtype: Any) -> str:
+    """A dtype's short name ("float32", "int64", "bfloat16", ...) for any backend."""
+    return str(dtype).removeprefix("torch.").removeprefix("<dtype: '").removesuffix("'>")
 
 
 def map_tree(fn: Callable[[Any], Any], tree: Tree) -> Tree:

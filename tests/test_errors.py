@@ -186,7 +186,6 @@ def test_bad_attack_arguments(factory: object, message: str) -> None:
 @pytest.mark.parametrize(
     ("preprocessing", "message"),
     [
-        ({"mean": [0.5, 0.5]}, "needs 'axis'"),
         ({"mean": 0.5, "axis": 1}, "negative int"),
         ({"std": 0.0}, "zeros"),
         ({"scale": 1.0}, "unknown keys"),
@@ -225,3 +224,33 @@ def test_tensors_of_another_framework_are_refused(
         _call(model, inputs=native(tensor_framework, X))
     with pytest.raises(TypeError, match=f"labels: {wrapper}.*got {tensor_framework}"):
         _call(model, labels=native(tensor_framework, Y))
+
+
+@pytest.mark.parametrize(
+    "one_hot",
+    [np.eye(10, dtype=np.float32)[Y], np.eye(10, dtype=np.int64)[Y]],
+    ids=["float-to_categorical", "int"],
+)
+def test_one_hot_labels_are_explained_on_every_path(model: advlib.Model, one_hot: object) -> None:
+    fix = r"labels: the values look one-hot encoded \(shape \(4, 10\)\); pass class indices"
+    for labels in (
+        one_hot,
+        advlib.Misclassification(one_hot),
+        advlib.TopKMisclassification(one_hot),
+    ):
+        with pytest.raises(ValueError, match=fix + r".*labels\.argmax\(-1\)"):
+            _call(model, labels=labels)
+    with pytest.raises(ValueError, match=r"target_classes: the values look one-hot.*argmax\(-1\)"):
+        _call(model, labels=advlib.TargetedMisclassification(one_hot))
+    with pytest.raises(ValueError, match=fix):
+        advlib.utils.accuracy(model, X, one_hot)
+
+
+def test_8_bit_inputs_suggest_scaling(model: advlib.Model) -> None:
+    pixels = np.round(X * 255)
+    with pytest.raises(
+        ValueError, match=r"bounds \[0.0, 1.0\].*8-bit.*inputs / 255.*bounds=\(0, 255\)"
+    ):
+        _call(model, inputs=pixels)
+    with pytest.raises(ValueError, match=r"from 0 to 1.5$"):  # not pixels: no such hint
+        _call(model, inputs=np.where(X > 0.5, 1.5, 0.0).astype(np.float32))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .base import Bounds, Model, Preprocessing, Restore
+from .base import Bounds, FrameworkModel, Model, Preprocessing, Restore, TransformBoundsWrapper
 
 if TYPE_CHECKING:
     from .jax import JAXModel
@@ -22,6 +22,7 @@ _LAZY = {
 
 __all__ = [
     "Bounds",
+    "FrameworkModel",
     "JAXModel",
     "Model",
     "NumPyModel",
@@ -29,6 +30,7 @@ __all__ = [
     "PyTorchModel",
     "Restore",
     "TensorFlowModel",
+    "TransformBoundsWrapper",
 ]
 
 

@@ -10,19 +10,25 @@ import eagerpy as ep
 import numpy as np
 import torch
 
-from .base import LossFn, Model, StepFn
+from .base import FrameworkModel, LossFn, StepFn
 from .outputs import OutputSelector
 
 
-class PyTorchModel(Model):
+class PyTorchModel(FrameworkModel):
     """Wrap a ``torch.nn.Module`` (or any callable on torch tensors) returning logits.
 
+    ``model(x)`` takes torch tensors, NumPy arrays or EagerPy tensors and returns logits of
+    the same type; autograd records the call only when ``x`` requires gradients.
+
     Args:
-        model: the network, in eval mode (a warning is raised for training mode).
+        model: the network, in eval mode. In training mode (a warning is raised) its
+            forward passes run on copies of its buffers: batch-norm statistics are used as
+            in training but never updated.
         bounds: ``(lower, upper)`` of valid input values, e.g. ``(0, 1)``.
-        device: where NumPy inputs are placed. Default: the device of the model's first
-            parameter or buffer, else the CPU. Torch inputs always stay on their own device;
-            the model is never moved.
+        device: where NumPy inputs are placed (a ``torch.device`` or a string such as
+            ``"cuda:0"``; a ValueError lists the available ones). Default: the device of the
+            model's first parameter or buffer, else the CPU. Torch inputs always stay on
+            their own device; the model is never moved.
         preprocessing: ``dict(mean=..., std=..., axis=-3, flip_axis=None)`` applied inside the
             forward pass. Default: none.
         compile: run attack steps through ``torch.compile`` (opt-in, default False: eager).
@@ -30,6 +36,8 @@ class PyTorchModel(Model):
     """
 
     framework = "torch"
+    data_format = "channels_first"
+    _eagerpy_type = ep.PyTorchTensor
 
     def __init__(
         self,
@@ -46,9 +54,11 @@ class PyTorchModel(Model):
         super().__init__(bounds, preprocessing, compile)
         self._model = model
         self._outputs = OutputSelector(output_key, output_index)
-        self._device = torch.device(device) if device is not None else _device_of(model)
+        self._device = _checked_device(device) if device is not None else _device_of(model)
         self._dtype = _dtype_of(model)
         self._constants: dict[tuple[int, str, str], ep.Tensor] = {}
+        # Modules that own buffers: in training mode they may update them (batch norm).
+        self._stateful = _modules_with_buffers(model)
         if getattr(model, "training", False):
             warnings.warn(
                 "PyTorchModel: the module is in training mode (dropout and batch-norm "
@@ -61,14 +71,22 @@ class PyTorchModel(Model):
         return self._device
 
     def _forward(self, raw_inputs: Any) -> Any:
-        return self._outputs(self._model(raw_inputs))
+        if self._stateful and any(module.training for module in self._stateful):
+            # Batch-norm layers update their running statistics in place in training
+            # mode: they update copies instead, and the model's buffers stay as they are.
+            buffers = {name: b.clone() for name, b in self._model.named_buffers()}
+            outputs = torch.func.functional_call(self._model, buffers, (raw_inputs,))
+        else:
+            outputs = self._model(raw_inputs)
+        return self._outputs(outputs)
 
-    def __call__(self, inputs: ep.Tensor) -> ep.Tensor:
-        raw = inputs.raw
-        if torch.is_grad_enabled() and raw.requires_grad:
-            return super().__call__(inputs)
-        with torch.no_grad():
-            return super().__call__(inputs)
+    def __call__(self, inputs: Any) -> Any:
+        if isinstance(inputs, ep.PyTorchTensor) and not (
+            torch.is_grad_enabled() and inputs.raw.requires_grad
+        ):
+            with torch.no_grad():
+                return super().__call__(inputs)
+        return super().__call__(inputs)
 
     def value_and_grad(
         self, loss_fn: LossFn, inputs: ep.Tensor
@@ -106,6 +124,10 @@ class PyTorchModel(Model):
     def _float32(self) -> Any:
         return torch.float32
 
+    def _reset_caches(self) -> None:
+        super()._reset_caches()
+        self._constants = {}
+
     def _constant(self, like: ep.Tensor, array: np.ndarray) -> ep.Tensor:
         raw = like.raw
         key = (id(array), str(raw.device), str(raw.dtype))
@@ -114,6 +136,32 @@ class PyTorchModel(Model):
                 torch.as_tensor(array, dtype=raw.dtype, device=raw.device)
             )
         return self._constants[key]
+
+
+def _checked_device(device: Any) -> torch.device:
+    """``device`` as a ``torch.device`` this machine has, else a ValueError listing them."""
+    try:
+        parsed = torch.device(device)
+        torch.empty(0, device=parsed)
+    except (RuntimeError, AssertionError, NotImplementedError, TypeError) as error:
+        raise ValueError(
+            f"device: {device!r} is not available here ({error}); available devices: "
+            f"{', '.join(_available_devices())}"
+        ) from None
+    return parsed
+
+
+def _available_devices() -> list[str]:
+    devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def _modules_with_buffers(model: Any) -> tuple[torch.nn.Module, ...]:
+    if not isinstance(model, torch.nn.Module):
+        return ()
+    return tuple(m for m in model.modules() if any(True for _ in m.buffers(recurse=False)))
 
 
 def _device_of(model: Any) -> torch.device:

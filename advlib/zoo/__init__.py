@@ -71,9 +71,9 @@ def digits_cnn(framework: str = "torch", robust: bool = False) -> Any:
     import advlib
 
     wrapper = getattr(advlib, _WRAPPERS[framework])
-    if framework in ("jax", "numpy"):
-        return wrapper(net, bounds=(0, 1), data_format="channels_first")
-    return wrapper(net, bounds=(0, 1))
+    if framework == "torch":  # PyTorchModel is always channels first
+        return wrapper(net, bounds=(0, 1))
+    return wrapper(net, bounds=(0, 1), data_format="channels_first")
 
 
 def digits_cnn_network(framework: str = "torch", robust: bool = False) -> Any:
