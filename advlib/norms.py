@@ -7,12 +7,13 @@ the unit ball. Epsilons may be Python floats, 0-d tensors, or per-sample tensors
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import eagerpy as ep
 import numpy as np
 
-from ._tensors import atleast_kd, clip_between, flat_batch, l2_rows, unflat_batch
+from ._tensors import atleast_kd, clip_between, dtype_name, flat_batch, l2_rows, unflat_batch
 
 Epsilon = float | ep.Tensor
 
@@ -54,6 +55,32 @@ class Norm(ABC):
     def project(self, x: ep.Tensor, origin: ep.Tensor, eps: Epsilon) -> ep.Tensor:
         """``x`` moved into the ``eps`` ball around ``origin``."""
         return origin + self.clip(x - origin, eps)
+
+    def fit(
+        self, x: ep.Tensor, origin: ep.Tensor, eps: float, bounds: tuple[float, float]
+    ) -> ep.Tensor:
+        """``x`` moved into the ``eps`` ball around ``origin`` and into ``bounds`` such that
+        ``self(result - origin) <= eps`` holds when computed in ``x``'s own dtype.
+
+        A plain projection can miss by rounding: ``(origin + eps) - origin`` may exceed
+        ``eps``. Samples it leaves on the sphere (to the rounding of the norm itself) are
+        projected again onto a ball smaller by a bound on the rounding errors of the sum, the
+        difference and the norm (a few units in the last place, relative to the values), and
+        kept at ``origin`` should even that miss. ``origin`` must lie within ``bounds``. Meant
+        for the attack boundary, once per epsilon, not for loops.
+        """
+        fitted = self.project(x, origin, eps).clip(*bounds)
+        delta = fitted - origin
+        resolution = float(np.finfo(dtype_name(x)).eps)
+        norm_error = (math.prod(x.shape[1:]) + 2) * resolution * eps
+        # Within the norm's own rounding of eps counts as over: other implementations of the
+        # norm (another summation order) may find such a sample above eps.
+        over = self(delta) > eps - norm_error
+        margin = 2 * resolution * self(origin.abs() + delta.abs()) + norm_error
+        again = self.project(fitted, origin, ep.maximum(eps - margin, 0.0)).clip(*bounds)
+        fitted = ep.where(atleast_kd(over, x.ndim), again, fitted)
+        missed = self(fitted - origin) > eps - norm_error
+        return ep.where(atleast_kd(missed, x.ndim), origin, fitted)
 
     def ascend(self, x: ep.Tensor, direction: ep.Tensor, stepsize: Epsilon) -> ep.Tensor:
         """``x + stepsize * normalize(direction)``; ``stepsize`` a scalar or one per sample."""

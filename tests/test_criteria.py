@@ -55,3 +55,27 @@ def test_gradient_target_of_combinations() -> None:
     target = advlib.TargetedMisclassification(LABELS)
     assert (target & mis).gradient_target()[1] is True
     assert (mis | target).gradient_target()[1] is False
+
+
+class _Odd(advlib.Criterion):
+    """A user's criterion with only __call__ (as Foolbox's): odd top class; native answer."""
+
+    def __call__(self, perturbed: ep.Tensor, outputs: ep.Tensor) -> object:
+        return (outputs.argmax(axis=-1) % 2 == 1).raw
+
+
+def test_a_user_criterion_binds_and_slices_to_itself(any_backend: str) -> None:
+    criterion = _Odd()
+    model = wrap_model(any_backend, lambda x: x)
+    outputs = ep.astensor(native(any_backend, LOGITS))
+    bound = criterion.bind(model, outputs)
+    assert repr(bound) == repr(criterion) and bound.sliced(1, 3) is bound
+    verdict = bound(outputs, outputs)
+    assert isinstance(verdict, ep.Tensor) and type(verdict) is type(outputs)
+    np.testing.assert_array_equal(verdict.numpy(), [False, True, False, True])
+    np.testing.assert_array_equal(
+        _evaluate(advlib.Misclassification(LABELS) & criterion, any_backend),
+        [False, True, False, True],
+    )
+    with pytest.raises(ValueError, match="gives loss-based attacks"):
+        bound.gradient_target()

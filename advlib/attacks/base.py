@@ -9,31 +9,63 @@
 
 A scalar epsilon gives single tensors and ``success`` of shape (N,); a list of K epsilons gives
 lists of K tensors and ``success`` of shape (K, N).
+
+Foolbox's other entry points work the same way: ``attack.run(model, inputs, criterion,
+epsilon=...)`` (fixed-epsilon attacks) or ``run(..., early_stop=None)`` (minimization attacks)
+returns the raw output only, and ``attack.repeat(n)`` runs an attack ``n`` times keeping the
+best result per sample. Keyword arguments a call does not take itself go to the attack's
+``perturb`` (e.g. ``starting_points=`` of BoundaryAttack and HopSkipJumpAttack); tensors
+among them (native, NumPy or EagerPy, one row per input) move to the model's backend.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
+import os
+import sys
 import warnings
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Sequence
-from typing import Any, ClassVar, NamedTuple, cast
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, cast
 
 import eagerpy as ep
 import numpy as np
 
-from .._tensors import atleast_kd, dtype_kind, dtype_name, flat_batch
+from .. import _progress
+from .._tensors import (
+    atleast_kd,
+    dtype_kind,
+    dtype_name,
+    flat_batch,
+    framework_of,
+    kind_of_dtype,
+    name_of_dtype,
+)
 from ..criteria import Criterion, Misclassification
+from ..criteria.base import foolbox_criterion_error, is_foolbox
 from ..criteria.labels import split_labels
-from ..models.base import Model
+from ..models.base import Model, Restore
 from ..norms import Norm
+
+if TYPE_CHECKING:
+    from ..distances import Distance
 
 #: Every concrete attack class, by name, in definition order (aliases are the same classes).
 ATTACKS: dict[str, type[Attack]] = {}
 
 _BOUNDS_TOLERANCE = 1e-6
+_T = TypeVar("_T")
+# Which run of a Repeated attack is running: run i > 0 draws from a seed derived from (seed, i).
+_repeat_index: ContextVar[int] = ContextVar("advlib_repeat_index", default=0)
+# Parameters of perturb that every call fills in itself.
+_CALL_PARAMETERS = frozenset({"self", "model", "inputs", "criterion", "epsilon", "early_stop"})
 
 
 class AttackResult(NamedTuple):
@@ -66,6 +98,14 @@ class Attack(ABC):
         if concrete and not cls.__name__.startswith("_"):
             ATTACKS[cls.__name__] = cls
 
+    @property
+    def distance(self) -> Distance:
+        """The distance perturbations are measured in (Foolbox's ``attack.distance``): the
+        :mod:`advlib.distances` object of :attr:`norm`, e.g. ``attack.distance(x, clipped)``."""
+        from .. import distances
+
+        return {1.0: distances.l1, 2.0: distances.l2}.get(self.norm.p, distances.linf)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
@@ -78,6 +118,8 @@ class Attack(ABC):
         *,
         epsilons: Any = None,
         batch_size: int | None = None,
+        progress: bool | None = None,
+        **kwargs: Any,
     ) -> AttackResult:
         """Attack ``inputs`` of ``model``.
 
@@ -88,92 +130,178 @@ class Attack(ABC):
             criterion: the true labels (shape (N,), any integer dtype), meaning
                 ``Misclassification(labels)``, or a :class:`~advlib.criteria.Criterion`.
             epsilons: a perturbation budget in the attack's norm, or a list of them.
-                ``None`` is allowed for minimization attacks: no budget, return the minimal
-                adversarials found.
+                ``None`` (the default) is allowed for minimization attacks only: no budget,
+                return the minimal adversarials found.
             batch_size: attack at most this many inputs at a time, bounding memory for large
                 inputs; results are concatenated. Default None: the whole batch at once.
+            progress: a progress bar with an ETA: True shows it, False never, None (the
+                default) when somebody watches (a terminal or a notebook). Inside
+                :func:`advlib.evaluate` its own bar counts instead.
+            **kwargs: further arguments of the attack's ``perturb``, e.g. ``starting_points``
+                (BoundaryAttack, HopSkipJumpAttack); unknown names raise TypeError.
 
         Returns:
             ``AttackResult(raw, clipped, success)`` in the type, dtype and device of ``inputs``;
-            see the module documentation for the exact meaning of each.
+            see the module documentation for the exact meaning of each. ``clipped`` keeps the
+            budget and the bounds in the dtype of ``inputs``, also when it is wider (float64)
+            than the model's.
         """
-        eps_list, single = parse_epsilons(epsilons, self.accepts_unbounded, type(self).__name__)
-        chunk = parse_batch_size(batch_size)
-        self._check_model(model)
-        criterion = as_criterion(criterion)
-        x, restore = model.to_tensor(inputs, "inputs", floating=True)
-        x = check_inputs(x, model)
-        n = x.shape[0]
-        chunk = n if chunk is None else min(chunk, n)
-        if n == 0:
-            raw, clipped, success = self._empty(model, x, criterion, len(eps_list))
-            success_t = ep.stack(success, axis=0)
+        self._check_kwargs(kwargs, "__call__")
+        eps_list, single = parse_epsilons(epsilons, self.accepts_unbounded, self._name())
+        call = self._prepare(model, inputs, criterion, eps_list, batch_size, progress, kwargs)
+        restore = call.restore
+        if call.n == 0:
+            nothing = ep.zeros(call.x, (len(eps_list), 0)) > 0
+            raw = clipped = [call.x] * len(eps_list)
+            clipped_out, success = restore.many(clipped), nothing
         else:
-            outputs, probabilities = probe_outputs(model, x, chunk)
-            if self.requires_grad and probabilities:
-                warn_probabilities(type(self).__name__)
-            bound = criterion.bind(model, outputs, n=n)
-            self._check_criterion(bound)
-            raw, clipped, success_t = self._attack_chunks(model, x, bound, eps_list, chunk)
+            with showing(progress, self._name()):
+                raw, clipped, success, finite = self._attack_chunks(call, eps_list)
+            clipped_out, success = self._user_clipped(call, clipped, success, finite, eps_list)
         if single:
-            return AttackResult(restore(raw[0]), restore(clipped[0]), restore(success_t[0]))
-        return AttackResult(restore.many(raw), restore.many(clipped), restore(success_t))
+            return AttackResult(restore(raw[0]), clipped_out[0], restore(success[0]))
+        return AttackResult(restore.many(raw), clipped_out, restore(success))
 
-    def _attack_chunks(
+    def repeat(self, times: int) -> Repeated:
+        """This attack run ``times`` times, keeping per epsilon and sample the best result
+        (Foolbox's ``repeat``); see :class:`Repeated`."""
+        return Repeated(self, times)
+
+    def _name(self) -> str:
+        """The attack's name in messages and progress bars."""
+        return type(self).__name__
+
+    # ------------------------------------------------------------------ one call
+    def _prepare(
         self,
         model: Model,
-        inputs: ep.Tensor,
-        criterion: Criterion,
+        inputs: Any,
+        criterion: Any,
         epsilons: list[float | None],
-        chunk: int,
-    ) -> tuple[list[ep.Tensor], list[ep.Tensor], ep.Tensor]:
-        """Attack ``chunk`` inputs at a time: per-epsilon raw and clipped, and success of
-        shape (K, N). Samples whose results are not finite fail."""
-        n = inputs.shape[0]
-        raws, clips, successes = [], [], []
-        for start in range(0, n, chunk):
-            stop = min(n, start + chunk)
-            part = inputs[start:stop] if chunk < n else inputs
-            part_criterion = criterion.sliced(start, stop) if chunk < n else criterion
-            outcome = self._attack_all(model, part, part_criterion, epsilons)
-            raw, clipped, success = _discard_nonfinite(part, outcome, type(self).__name__)
-            raws.append(raw)
-            clips.append(clipped)
-            successes.append(success)
-        if len(successes) == 1:
-            return raws[0], clips[0], successes[0]
+        batch_size: Any,
+        progress: Any,
+        kwargs: dict[str, Any],
+    ) -> _Call:
+        """Every check of a call, before any work: the inputs on the model's backend, the
+        criterion bound to them, the keyword arguments for ``perturb``."""
+        chunk = parse_batch_size(batch_size)
+        _progress.check_progress(progress)
+        self._check_model(model)
+        unbound = as_criterion(criterion)
+        x, restore = model.to_tensor(inputs, "inputs", floating=True)
+        x = check_inputs(x, model)
+        warn_large_epsilons(epsilons, self.norm, model.bounds, tuple(x.shape))
+        extra = {name: per_sample(model, value, name, x) for name, value in kwargs.items()}
+        n = x.shape[0]
+        if n == 0:
+            bound = unbound.bind(model, ep.zeros(x, (0, 2)), n=0)
+            return _Call(model, inputs, x, restore, bound, 1, extra)
+        chunk = n if chunk is None else min(chunk, n)
+        outputs, probabilities = probe_outputs(model, x, chunk)
+        if self.requires_grad and probabilities:
+            warn_probabilities(self._name())
+        bound = unbound.bind(model, outputs, n=n)
+        self._check_criterion(bound)
+        return _Call(model, inputs, x, restore, bound, chunk, extra)
+
+    def _attack_chunks(
+        self, call: _Call, epsilons: list[float | None]
+    ) -> tuple[list[ep.Tensor], list[ep.Tensor], ep.Tensor, ep.Tensor]:
+        """Attack ``call.chunk`` inputs at a time: per-epsilon raw and clipped, success and
+        whether raw is finite, both of shape (K, N). Samples whose results are not finite
+        fail."""
+
+        def attack(piece: Piece) -> Any:
+            outcome = self._attack_all(piece, epsilons)
+            return _discard_nonfinite(piece.inputs, outcome, self._name())
+
+        parts = call.each(attack)
+        if len(parts) == 1:
+            return cast(tuple[list[ep.Tensor], list[ep.Tensor], ep.Tensor, ep.Tensor], parts[0])
+        raws, clips, successes, finites = zip(*parts)
         return (
             [ep.concatenate([r[k] for r in raws], axis=0) for k in range(len(epsilons))],
             [ep.concatenate([c[k] for c in clips], axis=0) for k in range(len(epsilons))],
             ep.concatenate(successes, axis=1),
+            ep.concatenate(finites, axis=1),
         )
 
-    def _empty(
-        self, model: Model, inputs: ep.Tensor, criterion: Criterion, k: int
-    ) -> tuple[list[ep.Tensor], list[ep.Tensor], list[ep.Tensor]]:
-        """An empty batch: empty results, after the labels are checked to be empty too."""
-        outputs = ep.zeros(inputs, (0, 2))
-        criterion.bind(model, outputs, n=0)
-        nothing = ep.zeros(inputs, (0,)) > 0
-        return [inputs] * k, [inputs] * k, [nothing] * k
+    def _user_clipped(
+        self,
+        call: _Call,
+        clipped: list[ep.Tensor],
+        success: ep.Tensor,
+        finite: ep.Tensor,
+        epsilons: list[float | None],
+    ) -> tuple[list[Any], ep.Tensor]:
+        """``clipped`` in the user's type, and the success flags that go with it.
+
+        Inputs in a wider dtype than the model computes in (float64 for a float32 model):
+        the float32 results, widened, can exceed the budget in float64 by float32 rounding
+        (0.1000000024 for 0.1). They are projected again in the user's dtype around the
+        user's own inputs, and judged again (one forward pass per epsilon)."""
+        if not call.widened:
+            return call.restore.many(clipped), success
+        bounds = call.model.bounds
+        origin = call.user_inputs().clip(*bounds)
+        results, flags = [], []
+        for k, eps in enumerate(epsilons):
+            widened = ep.astensor(call.restore(clipped[k]))
+            fitted = (
+                widened.clip(*bounds)
+                if eps is None
+                else self.norm.fit(widened, origin, eps, bounds)
+            )
+            computed, _ = call.model.to_tensor(fitted, "clipped", floating=True)
+            flags.append(self._judge(call, computed))
+            results.append(fitted if call.restore.as_eagerpy else fitted.raw)
+        return results, ep.logical_and(ep.stack(flags, axis=0), finite)
+
+    def _judge(self, call: _Call, inputs: ep.Tensor) -> ep.Tensor:
+        """The criterion on ``inputs`` (shape (N, ...)), a chunk at a time."""
+
+        def judge(rows: slice, criterion: Criterion) -> ep.Tensor:
+            part = _rows(inputs, rows)
+            return self._finish(call.model, criterion, part, part, None, "none")[1]
+
+        flags = [judge(rows, criterion) for rows, criterion in call.chunks()]
+        return flags[0] if len(flags) == 1 else ep.concatenate(flags, axis=0)
+
+    def _run(
+        self,
+        model: Model,
+        inputs: Any,
+        criterion: Any,
+        budget: float | None,
+        batch_size: Any,
+        progress: Any,
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Foolbox's ``run``: :meth:`_perturb` on validated inputs, raw, in the user's type."""
+        call = self._prepare(model, inputs, criterion, [budget], batch_size, progress, kwargs)
+        if call.n == 0:
+            return call.restore(call.x)
+
+        with showing(progress, self._name()):
+            raws = call.each(lambda piece: self._perturb(piece, budget))
+        return call.restore(raws[0] if len(raws) == 1 else ep.concatenate(raws, axis=0))
 
     @abstractmethod
-    def _attack_all(
-        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
-    ) -> Outcome:
-        """Per-epsilon results for validated inputs on the model's backend."""
+    def _attack_all(self, piece: Piece, epsilons: list[float | None]) -> Outcome:
+        """Per-epsilon results for one piece of a call."""
+
+    def _perturb(self, piece: Piece, budget: float | None) -> ep.Tensor:
+        """One ``perturb`` call: ``budget`` is the epsilon or the early stop. Defined by
+        :class:`FixedEpsilonAttack` and :class:`MinimizationAttack`, the bases of ``run``."""
+        raise NotImplementedError(f"{self._name()} has no run(); call the attack itself")
 
     # ------------------------------------------------------------------ shared helpers
     def _check_model(self, model: Any) -> None:
-        if not isinstance(model, Model):
-            raise TypeError(
-                "model: expected an advlib model wrapper (PyTorchModel, TensorFlowModel, "
-                f"JAXModel or NumPyModel), got {type(model).__module__}.{type(model).__name__}"
-            )
+        check_model(model)
         if self.requires_grad and not model.has_gradients:
             usable = sorted(name for name, cls in ATTACKS.items() if not cls.requires_grad)
             raise TypeError(
-                f"model: {type(self).__name__} needs gradients, which {type(model).__name__} "
+                f"model: {self._name()} needs gradients, which {type(model).__name__} "
                 "does not provide; wrap the model with PyTorchModel, TensorFlowModel or "
                 "JAXModel, or use a gradient-free attack"
                 + (f": {', '.join(usable)}" if usable else " (none is available yet)")
@@ -183,13 +311,39 @@ class Attack(ABC):
         if self.requires_grad:
             _, targeted = criterion.gradient_target()
             if targeted and not self.supports_targeted:
-                raise ValueError(
-                    f"criterion: {type(self).__name__} does not support targeted criteria"
-                )
+                raise ValueError(f"criterion: {self._name()} does not support targeted criteria")
+
+    def _perturb_keywords(self) -> frozenset[str] | None:
+        """The keyword arguments ``perturb`` takes beyond the call's own (None: any)."""
+        return _perturb_keywords(type(self))
+
+    def _check_kwargs(self, kwargs: dict[str, Any], entry: str) -> None:
+        """Unknown keyword arguments raise TypeError, as Foolbox's (which pass them to run)."""
+        accepted = self._perturb_keywords()
+        for key in kwargs:
+            if accepted is None or key in accepted:
+                continue
+            hints = {
+                ("__call__", "epsilon"): "pass epsilons=...",
+                ("__call__", "early_stop"): "calls stop early at the smallest epsilon; "
+                "run(..., early_stop=...) takes early_stop",
+                ("run", "epsilons"): "run takes one epsilon=... (early_stop=... for "
+                "minimization attacks)",
+            }
+            takes = ", ".join(sorted(accepted)) or "no further keyword arguments"
+            hint = hints.get((entry, key), f"{self._name()} takes {takes}")
+            raise TypeError(
+                f"{self._name()}.{entry}() got an unexpected keyword argument {key!r}; {hint}"
+            )
 
     def _generator(self) -> np.random.Generator:
-        """A fresh generator from the attack's seed: each run draws the same numbers."""
-        return np.random.default_rng(self.seed)
+        """A fresh generator from the attack's seed: each run draws the same numbers. Run
+        ``i > 0`` of a :class:`Repeated` attack draws from a stream derived from
+        ``(seed, i)``: other numbers, still reproducible."""
+        index = _repeat_index.get()
+        if self.seed is None or index == 0:
+            return np.random.default_rng(self.seed)
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index,)))
 
     def _step_key(self, *extra: Hashable) -> Hashable:
         """Identifies a compiled step: the attack's settings except its seed."""
@@ -222,6 +376,110 @@ class Attack(ABC):
         return (raw if clipped is None else clipped), success, finite
 
 
+@functools.cache
+def _perturb_keywords(cls: type[Attack]) -> frozenset[str] | None:
+    perturb = getattr(cls, "perturb", None)
+    if perturb is None:
+        return frozenset()
+    parameters = inspect.signature(perturb).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(p.name for p in parameters if p.kind in named) - _CALL_PARAMETERS
+
+
+@dataclass
+class _Call:
+    """One validated call: the inputs on the model's backend (``x``, in the compute dtype), the
+    bound criterion, the keyword arguments for ``perturb``, and how to give results back."""
+
+    model: Model
+    inputs: Any  # as the user passed them
+    x: ep.Tensor
+    restore: Restore
+    criterion: Criterion
+    chunk: int
+    kwargs: dict[str, Any]
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def widened(self) -> bool:
+        """Whether the user's inputs have a wider float dtype than the model computes in."""
+        return _float_bits(self.restore.dtype) > _float_bits(self.x.dtype)
+
+    def user_inputs(self) -> ep.Tensor:
+        """The user's inputs as an EagerPy tensor of their own type and dtype (detached)."""
+        if self.restore.kind == "numpy":  # kept on the host: the model's backend may narrow
+            raw = self.inputs.raw if isinstance(self.inputs, ep.Tensor) else self.inputs
+            return ep.astensor(np.asarray(raw))
+        return self.model.to_tensor(self.inputs, "inputs", floating=False)[0]
+
+    def chunks(self) -> Iterator[tuple[slice, Criterion]]:
+        """Each chunk's rows and criterion."""
+        if self.chunk >= self.n:
+            yield slice(None), self.criterion
+            return
+        for start in range(0, self.n, self.chunk):
+            stop = min(self.n, start + self.chunk)
+            yield slice(start, stop), self.criterion.sliced(start, stop)
+
+    def each(self, fn: Callable[[Piece], _T]) -> list[_T]:
+        """``fn(piece)`` for each chunk, each an equal share of the progress bar's current
+        portion."""
+        chunks = list(self.chunks())  # slices every criterion first: errors before any work
+        results = []
+        for i in _progress.steps(len(chunks)):
+            rows, criterion = chunks[i]
+            kwargs = {k: _rows(v, rows) for k, v in self.kwargs.items()}
+            results.append(fn(Piece(self.model, _rows(self.x, rows), criterion, kwargs)))
+        return results
+
+
+class Piece(NamedTuple):
+    """The inputs an attack runs on at once (a call's chunk): validated, on the model's
+    backend, with their bound criterion and the keyword arguments for ``perturb``."""
+
+    model: Model
+    inputs: ep.Tensor
+    criterion: Criterion
+    kwargs: dict[str, Any]
+
+    def finish(
+        self, attack: Attack, raw: ep.Tensor, epsilon: float | None, restrict: str
+    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+        """``attack._finish`` for this piece."""
+        return attack._finish(self.model, self.criterion, self.inputs, raw, epsilon, restrict)
+
+
+def _rows(t: _T, rows: slice) -> _T:
+    """Rows of a tensor (anything else as it is)."""
+    if not isinstance(t, ep.Tensor) or rows == slice(None):
+        return t
+    return cast(_T, t[rows])
+
+
+def _float_bits(dtype: Any) -> int:
+    """The width of a floating-point dtype of any backend (0 for other dtypes)."""
+    if kind_of_dtype(dtype) != "float":
+        return 0
+    digits = name_of_dtype(dtype).rpartition("float")[2]
+    return int(digits) if digits.isdigit() else 0
+
+
+@contextmanager
+def showing(progress: bool | None, desc: str) -> Iterator[None]:
+    """A progress bar labelled ``desc`` for a direct attack call (see
+    :mod:`advlib._progress`); none when a bar is active already (``evaluate``'s)."""
+    if _progress.active() is not None:
+        yield
+        return
+    with _progress.Progress(1, desc, enabled=progress).activate():
+        yield
+
+
 class FixedEpsilonAttack(Attack):
     """An attack that searches inside a given epsilon ball; runs once per epsilon."""
 
@@ -236,15 +494,35 @@ class FixedEpsilonAttack(Attack):
     ) -> ep.Tensor:
         """Perturbed inputs within ``epsilon`` of ``inputs`` and within the bounds."""
 
-    def _attack_all(
-        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
-    ) -> Outcome:
+    def run(
+        self,
+        model: Model,
+        inputs: Any,
+        criterion: Any,
+        *,
+        epsilon: float | None = None,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Foolbox's ``run``: the attack's raw output for one ``epsilon`` (required, a number),
+        in the type, dtype and device of ``inputs``; no projection, no success flags (call the
+        attack itself for those). Arguments and checks as :meth:`__call__`."""
+        self._check_kwargs(kwargs, "run")
+        budget = _one_budget(epsilon, False, self._name(), "epsilon")
+        return self._run(model, inputs, criterion, budget, batch_size, progress, kwargs)
+
+    def _perturb(self, piece: Piece, budget: float | None) -> ep.Tensor:
+        # parse_epsilons refuses None for fixed-epsilon attacks.
+        model, inputs, criterion, kwargs = piece
+        return self.perturb(model, inputs, criterion, cast(float, budget), **kwargs)
+
+    def _attack_all(self, piece: Piece, epsilons: list[float | None]) -> Outcome:
         outcome = Outcome([], [], [], [])
         restrict = "none" if self.returns_projected else "project"
-        # parse_epsilons refuses None for fixed-epsilon attacks.
-        for eps in cast(list[float], epsilons):
-            raw = self.perturb(model, inputs, criterion, eps)
-            outcome.add(raw, *self._finish(model, criterion, inputs, raw, eps, restrict))
+        for k in _progress.steps(len(epsilons)):
+            raw = self._perturb(piece, epsilons[k])
+            outcome.add(raw, *piece.finish(self, raw, epsilons[k], restrict))
         return outcome
 
 
@@ -265,16 +543,118 @@ class MinimizationAttack(Attack):
         """Minimal adversarials (or the inputs where none was found). A sample may stop once
         it is adversarial within ``early_stop``."""
 
-    def _attack_all(
-        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilons: list[float | None]
-    ) -> Outcome:
+    def run(
+        self,
+        model: Model,
+        inputs: Any,
+        criterion: Any,
+        *,
+        early_stop: float | None = None,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Foolbox's ``run``: the attack's raw output, the smallest adversarials it found (a
+        sample may stop once adversarial within ``early_stop``, default None: never), in the
+        type, dtype and device of ``inputs``; no clipping, no success flags (call the attack
+        itself for those). Arguments and checks as :meth:`__call__`."""
+        self._check_kwargs(kwargs, "run")
+        budget = _one_budget(early_stop, True, self._name(), "early_stop")
+        return self._run(model, inputs, criterion, budget, batch_size, progress, kwargs)
+
+    def _perturb(self, piece: Piece, budget: float | None) -> ep.Tensor:
+        model, inputs, criterion, kwargs = piece
+        return self.perturb(model, inputs, criterion, early_stop=budget, **kwargs)
+
+    def _attack_all(self, piece: Piece, epsilons: list[float | None]) -> Outcome:
+        # As Foolbox: stop early at the smallest epsilon, never when one is unbounded.
         bounded = [eps for eps in epsilons if eps is not None]
-        raw = self.perturb(model, inputs, criterion, early_stop=min(bounded) if bounded else None)
+        early_stop = min(bounded) if len(bounded) == len(epsilons) else None
+        raw = self._perturb(piece, early_stop)
         outcome = Outcome([], [], [], [])
         for eps in epsilons:
             restrict = "clip" if eps is None else "project"
-            outcome.add(raw, *self._finish(model, criterion, inputs, raw, eps, restrict))
+            outcome.add(raw, *piece.finish(self, raw, eps, restrict))
         return outcome
+
+
+# What a Repeated attack reads from the attack it repeats.
+_REPEATED_TRAITS = ("norm", "kind", "requires_grad", "supports_targeted", "accepts_unbounded")
+
+
+class Repeated(Attack):
+    """``attack`` run ``times`` times, keeping the best result (Foolbox's ``Repeated``;
+    ``attack.repeat(times)`` makes one). Usable wherever ``attack`` is.
+
+    Per epsilon and sample it keeps the first successful run for a numeric epsilon, and for
+    ``None`` (minimization attacks, unbounded) a success strictly closer in the attack's norm
+    than the best so far; ``success`` is True where any run succeeded. Each run draws other
+    random numbers: run ``i > 0`` uses a seed derived from the attack's seed and ``i``, so a
+    seeded attack repeated gives the same results every time (and run 0 is the attack alone).
+
+    Args:
+        attack: the attack to repeat (a Repeated one is flattened: its attack, more times).
+        times: how many runs, an int >= 1.
+    """
+
+    def __init__(self, attack: Attack, times: int) -> None:
+        if not isinstance(attack, Attack):
+            raise TypeError(f"attack: expected an advlib attack, got {type(attack).__name__}")
+        if isinstance(times, bool) or not isinstance(times, int | np.integer):
+            raise TypeError(f"times: expected an int >= 1, got {times!r}")
+        if times < 1:
+            raise ValueError(f"times: expected an int >= 1, got {times}")
+        if isinstance(attack, Repeated):
+            times *= attack.times
+            attack = attack.attack
+        self.attack: Attack = attack
+        self.times: int = int(times)
+        # Per instance, the class attributes of the attack it repeats (evaluate reads them).
+        vars(self).update({name: getattr(attack, name) for name in _REPEATED_TRAITS})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.attack!r}, times={self.times})"
+
+    def _name(self) -> str:
+        return self.attack._name()
+
+    def _perturb_keywords(self) -> frozenset[str] | None:
+        return self.attack._perturb_keywords()
+
+    def _attack_all(self, piece: Piece, epsilons: list[float | None]) -> Outcome:
+        runs = (self._once(i, piece, epsilons) for i in _progress.steps(self.times))
+        best = next(runs)
+        for outcome in runs:
+            best = self._better(best, outcome, piece.inputs, epsilons)
+        return best
+
+    def _once(self, index: int, piece: Piece, epsilons: list[float | None]) -> Outcome:
+        token = _repeat_index.set(index)
+        try:
+            return self.attack._attack_all(piece, epsilons)
+        finally:
+            _repeat_index.reset(token)
+
+    def _better(
+        self, best: Outcome, new: Outcome, inputs: ep.Tensor, epsilons: list[float | None]
+    ) -> Outcome:
+        """Per epsilon and sample, ``new`` where it succeeds and ``best`` does not (or, for
+        an unbounded epsilon, where ``new`` succeeds strictly closer)."""
+        merged = Outcome([], [], [], [])
+        for k, eps in enumerate(epsilons):
+            wanted = ep.logical_not(best.success[k])
+            if eps is None:
+                closer = self.norm(new.clipped[k] - inputs) < self.norm(best.clipped[k] - inputs)
+                wanted = ep.logical_or(wanted, closer)
+            take = ep.logical_and(new.success[k], wanted)
+            rows = atleast_kd(take, inputs.ndim)
+            merged.add(
+                ep.where(rows, new.raw[k], best.raw[k]),
+                ep.where(rows, new.clipped[k], best.clipped[k]),
+                ep.logical_or(best.success[k], new.success[k]),
+                ep.where(take, new.finite[k], best.finite[k]),
+            )
+        return merged
 
 
 class Outcome(NamedTuple):
@@ -327,10 +707,10 @@ def finisher(
 
 def _discard_nonfinite(
     inputs: ep.Tensor, outcome: Outcome, attack_name: str
-) -> tuple[list[ep.Tensor], list[ep.Tensor], ep.Tensor]:
+) -> tuple[list[ep.Tensor], list[ep.Tensor], ep.Tensor, ep.Tensor]:
     """Samples whose perturbed inputs became NaN/Inf (a model that overflows) are returned
     unperturbed and failed, with a warning; the other samples are untouched. Returns the
-    per-epsilon ``raw`` and ``clipped`` and ``success`` of shape (K, N).
+    per-epsilon ``raw`` and ``clipped``, and ``success`` and ``finite`` of shape (K, N).
 
     Only ``raw`` is checked (``outcome.finite``, computed with the success): projecting and
     clipping keep finite values finite. One stack and one small host sync; results are only
@@ -338,21 +718,21 @@ def _discard_nonfinite(
     """
     k = len(outcome.success)
     flags = ep.stack(outcome.success + outcome.finite, axis=0)
-    success, finite = flags[:k], flags[k:].numpy()
+    success, finite = flags[:k], flags[k:]
+    finite_np = finite.numpy()
     raw, clipped = outcome.raw, outcome.clipped
-    if finite.all():
-        return raw, clipped, success
-    warnings.warn(
+    if finite_np.all():
+        return raw, clipped, success, finite
+    warn_user(
         f"{attack_name}: the model produced NaN or infinite values for some samples; "
-        "they are returned unperturbed and counted as failed",
-        stacklevel=4,
+        "they are returned unperturbed and counted as failed"
     )
-    keep = ep.from_numpy(success, finite)
-    rows = [atleast_kd(keep[i], inputs.ndim) for i in range(k)]
+    rows = [atleast_kd(finite[i], inputs.ndim) for i in range(k)]
     return (
         [ep.where(r, x, inputs) for r, x in zip(rows, raw)],
         [ep.where(r, c, inputs) for r, c in zip(rows, clipped)],
-        ep.logical_and(success, keep),
+        ep.logical_and(success, finite),
+        finite,
     )
 
 
@@ -383,9 +763,10 @@ def parse_batch_size(batch_size: Any) -> int | None:
 
 # ---------------------------------------------------------------------- boundary checks
 def parse_epsilons(
-    epsilons: Any, accepts_unbounded: bool, attack_name: str
+    epsilons: Any, accepts_unbounded: bool, attack_name: str, argument: str = "epsilons"
 ) -> tuple[list[float | None], bool]:
-    """``(list of epsilons, whether a single epsilon was given)``, validated."""
+    """``(list of epsilons, whether a single epsilon was given)``, validated; ``argument``
+    names the argument in messages."""
     if isinstance(epsilons, ep.Tensor):
         epsilons = epsilons.numpy()
     single = (
@@ -396,28 +777,73 @@ def parse_epsilons(
     values = [epsilons] if single else epsilons
     if not single and not isinstance(epsilons, Sequence | np.ndarray):
         raise TypeError(
-            f"epsilons: expected a number, a list of numbers or None, got {type(epsilons).__name__}"
+            f"{argument}: expected a number, a list of numbers or None, got "
+            f"{type(epsilons).__name__}"
         )
     if not single and len(values) == 0:
-        raise ValueError("epsilons: expected at least one epsilon, got an empty list")
+        raise ValueError(f"{argument}: expected at least one epsilon, got an empty list")
     parsed: list[float | None] = []
     for value in values:
         if value is None:
             if not accepts_unbounded:
                 raise ValueError(
-                    f"epsilons: {attack_name} is a fixed-epsilon attack and needs a budget; "
+                    f"{argument}: {attack_name} is a fixed-epsilon attack and needs a budget; "
                     "pass a number or a list of numbers (None means unbounded, which only "
                     "minimization attacks support)"
                 )
             parsed.append(None)
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Real | np.generic | np.ndarray):
-            raise TypeError(f"epsilons: expected numbers, got {value!r}")
+            raise TypeError(f"{argument}: expected numbers, got {value!r}")
         number = float(value)
         if not math.isfinite(number) or number < 0:
-            raise ValueError(f"epsilons: expected finite numbers >= 0, got {number}")
+            raise ValueError(f"{argument}: expected finite numbers >= 0, got {number}")
         parsed.append(number)
     return parsed, single
+
+
+def _one_budget(value: Any, accepts_none: bool, attack_name: str, argument: str) -> float | None:
+    """One epsilon (or early stop) for ``run``, validated."""
+    parsed, single = parse_epsilons(value, accepts_none, attack_name, argument)
+    if not single:
+        raise TypeError(
+            f"{argument}: run takes one number, got {value!r}; call the attack itself with "
+            "epsilons=[...] for several"
+        )
+    return parsed[0]
+
+
+def warn_large_epsilons(
+    epsilons: Sequence[float | None],
+    norm: Norm,
+    bounds: tuple[float, float],
+    shape: tuple[int, ...],
+) -> None:
+    """Warn when an epsilon exceeds the largest ``norm`` of any perturbation of inputs of
+    ``shape`` within ``bounds`` (the width of the bounds for Linf): such a budget limits
+    nothing, and usually is in 0-255 pixel units while the bounds are (0, 1)."""
+    lower, upper = bounds
+    size = math.prod(shape[1:])
+    largest = (upper - lower) * (1.0 if math.isinf(norm.p) else size ** (1.0 / norm.p))
+    too_large = [eps for eps in epsilons if eps is not None and eps > largest]
+    if too_large:
+        warn_user(
+            f"epsilons: {max(too_large):g} is larger than any {norm.name} perturbation of these "
+            f"inputs within the bounds ({lower:g}, {upper:g}) can be ({largest:.4g}), so it "
+            "limits nothing. Was it given in 0-255 pixel units? Then scale it to the bounds: "
+            f"epsilon * {upper - lower:g} / 255 (e.g. 8/255 for bounds (0, 1))"
+        )
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first caller outside advlib: the user's line."""
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def check_inputs(x: ep.Tensor, model: Model) -> ep.Tensor:
@@ -442,11 +868,21 @@ def check_inputs(x: ep.Tensor, model: Model) -> ep.Tensor:
             raise ValueError("inputs: contain NaN or infinite values")
         raise ValueError(
             f"inputs: values must lie within the model's bounds [{lower}, {upper}], "
-            f"got values from {low:.6g} to {high:.6g}"
+            f"got values from {low:.6g} to {high:.6g}" + _pixel_hint(low, high, upper)
         )
     if model.immutable_tensors and lower <= low and high <= upper:
         return x
     return x.clip(lower, upper)
+
+
+def _pixel_hint(low: float, high: float, upper: float) -> str:
+    """The likely fix when inputs look like 8-bit pixels (0 to 255) but the bounds do not."""
+    if low >= 0 and 1.5 < high <= 255 and upper < high:
+        return (
+            "; they look like 8-bit pixel values (0 to 255): scale them to the bounds "
+            "(e.g. inputs / 255 for bounds (0, 1)), or wrap the model with bounds=(0, 255)"
+        )
+    return ""
 
 
 def check_outputs(outputs: ep.Tensor, n: int) -> None:
@@ -503,11 +939,10 @@ def warn_probabilities(attack_name: str) -> None:
     if attack_name in _warned_probabilities:
         return
     _warned_probabilities.add(attack_name)
-    warnings.warn(
+    warn_user(
         f"{attack_name}: the model's outputs look like probabilities (non-negative rows "
         "summing to 1). Gradient attacks on softmax outputs are much weaker and can report "
-        "false robustness; pass a model that returns logits",
-        stacklevel=3,
+        "false robustness; pass a model that returns logits"
     )
 
 
@@ -515,9 +950,65 @@ def as_criterion(criterion: Any) -> Criterion:
     """Plain labels mean ``Misclassification(labels)``."""
     if isinstance(criterion, Criterion):
         return criterion
+    if is_foolbox(criterion):
+        raise foolbox_criterion_error(criterion)
     if criterion is None or isinstance(criterion, str | dict):
         raise TypeError(
             "criterion: expected labels (shape (N,), integers) or a Criterion such as "
             f"Misclassification or TargetedMisclassification, got {type(criterion).__name__}"
         )
     return Misclassification(criterion)
+
+
+_WRAPPERS = ("PyTorchModel", "TensorFlowModel", "JAXModel", "NumPyModel")
+# The wrapper for a network, by the top-level module of a class in its type's MRO.
+_NETWORK_WRAPPERS = {
+    "torch": "PyTorchModel",
+    "keras": "TensorFlowModel",
+    "tensorflow": "TensorFlowModel",
+    "tf_keras": "TensorFlowModel",
+}
+
+
+def check_model(model: Any, name: str = "model") -> Model:
+    """``model`` if it is an advlib model, else a TypeError that says how to make one (for
+    Foolbox models and bare networks too). Every entry point that takes a model calls it."""
+    if isinstance(model, Model):
+        return model
+    kind = type(model)
+    got = f"{kind.__module__}.{kind.__qualname__}"
+    if is_foolbox(model):
+        wrapper = kind.__name__ if kind.__name__ in _WRAPPERS else _WRAPPERS[0]
+        raise TypeError(
+            f"{name}: got a Foolbox model ({got}); advlib attacks take advlib models: wrap the "
+            f"network with advlib.{wrapper}(net, bounds=...) (advlib's wrappers: "
+            f"{', '.join(_WRAPPERS)})"
+        )
+    roots = {cls.__module__.split(".")[0] for cls in kind.__mro__}
+    network = next((w for root, w in _NETWORK_WRAPPERS.items() if root in roots), None)
+    hint = ""
+    if network is not None:
+        hint = f"; wrap the network: advlib.{network}(net, bounds=(0, 1))"
+    elif callable(model):
+        hint = "; wrap a function with advlib.JAXModel(fn, bounds=...) or NumPyModel(fn, ...)"
+    raise TypeError(
+        f"{name}: expected an advlib model wrapper ({', '.join(_WRAPPERS)}), got {got}{hint}"
+    )
+
+
+def per_sample(model: Model, value: Any, name: str, inputs: ep.Tensor) -> Any:
+    """A keyword argument for ``perturb``: a tensor (native, NumPy or EagerPy) moves to the
+    model's backend (floats in the inputs' dtype) and must hold one row per input; other
+    values stay as they are."""
+    if framework_of(value) is None:
+        return value
+    floating = kind_of_dtype(value.dtype) == "float"
+    tensor, _ = model.to_tensor(value, name, floating=floating)
+    if floating and tensor.dtype != inputs.dtype:
+        tensor = tensor.astype(inputs.dtype)
+    if tensor.ndim == 0 or tensor.shape[0] != inputs.shape[0]:
+        raise ValueError(
+            f"{name}: expected one row per input, shape ({inputs.shape[0]}, ...) like the "
+            f"inputs {tuple(inputs.shape)}, got shape {tuple(tensor.shape)}"
+        )
+    return tensor
