@@ -22,7 +22,14 @@ from .apgd import (
     LinfAutoPGDTargeted,
 )
 from .autoattack import AutoAttack, AutoAttackReport, L2AutoAttack, LinfAutoAttack
-from .base import ATTACKS, Attack, AttackResult, FixedEpsilonAttack, MinimizationAttack
+from .base import (
+    ATTACKS,
+    Attack,
+    AttackResult,
+    FixedEpsilonAttack,
+    MinimizationAttack,
+    Repeated,
+)
 from .bim import (
     BIM,
     L1BIM,
@@ -49,7 +56,13 @@ from .fgm import (
 from .fmn import L1FMNAttack, L2FMNAttack, LInfFMNAttack, LinfFMNAttack
 from .gradient_descent import GradientDescentAttack
 from .hop_skip_jump import HSJA, HopSkipJumpAttack, L2HopSkipJumpAttack, LinfHopSkipJumpAttack
-from .mifgsm import MIFGSM, LinfMomentumIterativeAttack
+from .mifgsm import (
+    MIFGSM,
+    L1MomentumIterativeFastGradientMethod,
+    L2MomentumIterativeFastGradientMethod,
+    LinfMomentumIterativeAttack,
+    LinfMomentumIterativeFastGradientMethod,
+)
 from .pgd import (
     L1PGD,
     L2PGD,
@@ -98,6 +111,7 @@ __all__ = [
     "L1BasicIterativeAttack",
     "L1FMNAttack",
     "L1FastGradientAttack",
+    "L1MomentumIterativeFastGradientMethod",
     "L1ProjectedGradientDescentAttack",
     "L2AutoAttack",
     "L2AutoPGD",
@@ -109,6 +123,7 @@ __all__ = [
     "L2FastAdaptiveBoundaryAttack",
     "L2FastGradientAttack",
     "L2HopSkipJumpAttack",
+    "L2MomentumIterativeFastGradientMethod",
     "L2ProjectedGradientDescentAttack",
     "L2Square",
     "L2SquareAttack",
@@ -127,10 +142,12 @@ __all__ = [
     "LinfFastGradientAttack",
     "LinfHopSkipJumpAttack",
     "LinfMomentumIterativeAttack",
+    "LinfMomentumIterativeFastGradientMethod",
     "LinfPGD",
     "LinfProjectedGradientDescentAttack",
     "LinfSquare",
     "LinfSquareAttack",
     "MinimizationAttack",
+    "Repeated",
     "SquareAttack",
 ]

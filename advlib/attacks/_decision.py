@@ -4,11 +4,13 @@ starting points, and the binary search towards the decision boundary. All batche
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import eagerpy as ep
 import numpy as np
 
+from .. import _progress as progress
 from .._tensors import atleast_kd, dtype_name
 from ..criteria import Criterion
 from ..models.base import Model
@@ -28,6 +30,17 @@ def check_init_attack(init_attack: Any) -> MinimizationAttack | None:
             f"or None, got {type(init_attack).__name__}"
         )
     return init_attack
+
+
+def check_tensorboard(value: Any) -> None:
+    """Foolbox's ``tensorboard`` argument (False: no logs, None or a folder: logs there).
+    advlib writes no TensorBoard logs: False and None pass silently, anything else warns."""
+    if value is not None and value is not False:
+        warnings.warn(
+            f"tensorboard: advlib writes no TensorBoard logs; tensorboard={value!r} is ignored",
+            UserWarning,
+            stacklevel=3,  # the line that constructs the attack
+        )
 
 
 def find_starts(
@@ -56,7 +69,8 @@ def find_starts(
         starts = given.clip(*model.bounds)
         found = host_bool(is_adversarial(model, criterion, starts))
     elif init_attack is not None:
-        starts = init_attack.perturb(model, inputs, criterion)
+        with progress.quiet():  # the bar counts the attack's own steps, not its init's
+            starts = init_attack.perturb(model, inputs, criterion)
         found = host_bool(is_adversarial(model, criterion, starts))
     else:
         lower, upper = model.bounds

@@ -147,13 +147,14 @@ def repeated(criterion: Criterion, k: int) -> Criterion | None:
         return _SubsetCriterion(
             parent,
             criterion.subset.repeated(k),
-            _tile(criterion.inputs, k),
-            _tile(criterion.outputs, k),
+            tile(criterion.inputs, k),
+            tile(criterion.outputs, k),
         )
-    return map_labels(criterion, lambda t: _tile(t, k))
+    return map_labels(criterion, lambda t: tile(t, k))
 
 
-def _tile(t: ep.Tensor, k: int) -> ep.Tensor:
+def tile(t: ep.Tensor, k: int) -> ep.Tensor:
+    """``k`` copies of the batch ``t`` stacked along the batch axis."""
     return ep.concatenate([t] * k, axis=0)
 
 

@@ -20,10 +20,12 @@ success test.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import eagerpy as ep
 import numpy as np
 
+from .. import _progress as progress
 from .._tensors import atleast_kd, dtype_name, flat_batch, scalar_like, unflat_batch
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
@@ -31,6 +33,7 @@ from ..norms import l1, l2, linf
 from ._box_projections import l1_box_projection
 from ._dlr import LOSSES, cross_entropy, dlr, ranked_other_class, targeted_dlr
 from ._minimization import check_float, check_int, check_seed
+from ._norm_arg import NormFamily, norm_family
 from ._subsets import Subset, host_bool
 from .base import FixedEpsilonAttack
 
@@ -74,8 +77,8 @@ def _loss_function(loss: str, targeted: bool, with_labels: bool) -> LossFn:
     return lambda z, labels, targets: dlr(z, labels)
 
 
-class _AutoPGD(FixedEpsilonAttack):
-    """APGD in the norm ``self.norm``.
+class _AutoPGD(NormFamily, FixedEpsilonAttack):
+    """APGD in the norm ``self.norm``; ``APGD(norm="l2")`` gives an :class:`L2AutoPGD`.
 
     Args:
         steps: gradient steps per restart (default 100).
@@ -87,6 +90,9 @@ class _AutoPGD(FixedEpsilonAttack):
         eot_iter: gradients averaged per step, for randomized models (expectation over
             transformation; default 1).
         seed: seed of the random starts; None draws fresh randomness on every call.
+        norm: ``"linf"``, ``"l2"`` or ``"l1"``, also spelled as AutoAttack and torchattacks do
+            (``"Linf"``, ``"L2"``, ``"L1"``, ``np.inf``, ``2``, ``1``); default None: the class's
+            norm (Linf for ``APGD``).
     """
 
     def __init__(
@@ -98,7 +104,9 @@ class _AutoPGD(FixedEpsilonAttack):
         rho: float = 0.75,
         eot_iter: int = 1,
         seed: int | None = None,
+        norm: Any = None,
     ) -> None:
+        # ``norm`` chose the class: NormFamily.__new__
         self.steps = check_int(steps, "steps")
         self.restarts = check_int(restarts, "restarts")
         if loss not in LOSSES:
@@ -155,7 +163,7 @@ class _AutoPGD(FixedEpsilonAttack):
         found = found.copy()
         rng = self._generator() if rng is None else rng
         result = inputs if result is None else result
-        for _ in range(self.restarts):
+        for _ in progress.steps(self.restarts):
             if found.all():
                 break
             subset = Subset.of_mask(inputs, ~found, model.compile_enabled)
@@ -221,7 +229,7 @@ class _AutoPGD(FixedEpsilonAttack):
         extra = self._checkpoint_state(best[2])
         checkpoints = dict(self._checkpoints())
         momentum = scalar_like(origin, MOMENTUM)
-        for i in range(self.steps):
+        for i in progress.steps(self.steps):
             weight = one if i == 0 else momentum
             x, x_prev, grad, logits, best = step(
                 x, x_prev, grad, origin, eps, step_size, weight, labels, targets, best, extra
@@ -514,6 +522,7 @@ class _AutoPGDTargeted(_AutoPGD):
         rho: see :class:`_AutoPGD` (default 0.75).
         eot_iter: gradients averaged per step (default 1).
         seed: seed of the random starts; None draws fresh randomness on every call.
+        norm: as for :class:`_AutoPGD`; ``APGDT(norm="l2")`` gives an :class:`L2AutoPGDTargeted`.
     """
 
     def __init__(
@@ -526,6 +535,7 @@ class _AutoPGDTargeted(_AutoPGD):
         rho: float = 0.75,
         eot_iter: int = 1,
         seed: int | None = None,
+        norm: Any = None,
     ) -> None:
         super().__init__(
             steps=steps, restarts=restarts, loss=loss, rho=rho, eot_iter=eot_iter, seed=seed
@@ -548,10 +558,10 @@ class _AutoPGDTargeted(_AutoPGD):
         found = host_bool(criterion(inputs, outputs))
         rng = self._generator()
         result = inputs
-        for rank in range(1, min(self.n_target_classes, outputs.shape[-1] - 1) + 1):
+        for rank in progress.steps(min(self.n_target_classes, outputs.shape[-1] - 1)):
             if found.all():
                 break
-            targets = ranked_other_class(outputs, classes, rank)
+            targets = ranked_other_class(outputs, classes, rank + 1)
             result, found = self._attack(
                 model,
                 inputs,
@@ -596,3 +606,5 @@ LinfAPGDT = LinfAutoPGDTargeted
 L2APGDT = L2AutoPGDTargeted
 L1APGDT = L1AutoPGDTargeted
 APGDT = LinfAutoPGDTargeted
+norm_family(LinfAutoPGD, L2AutoPGD, L1AutoPGD)
+norm_family(LinfAutoPGDTargeted, L2AutoPGDTargeted, L1AutoPGDTargeted)

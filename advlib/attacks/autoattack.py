@@ -21,11 +21,13 @@ from typing import Any, ClassVar
 import eagerpy as ep
 import numpy as np
 
+from .. import _progress as progress
 from ..criteria import Criterion
 from ..models.base import Model
 from ..norms import Norm, l2, linf
 from . import _diagnostics
 from ._minimization import check_bool, check_int, check_seed
+from ._norm_arg import NormFamily, norm_family
 from ._subsets import Subset, host_bool
 from .apgd import L2AutoPGD, L2AutoPGDTargeted, LinfAutoPGD, LinfAutoPGDTargeted
 from .base import Attack, AttackResult, FixedEpsilonAttack, MinimizationAttack, parse_epsilons
@@ -54,11 +56,13 @@ class AutoAttackReport:
     warnings: list[str] = field(default_factory=list)
 
 
-class AutoAttack(FixedEpsilonAttack):
+class AutoAttack(NormFamily, FixedEpsilonAttack):
     """AutoAttack; ``AutoAttack(norm="l2", ...)`` gives an :class:`L2AutoAttack`.
 
     Args:
-        norm: ``"linf"`` (default) or ``"l2"``.
+        norm: ``"linf"`` or ``"l2"``, also spelled ``"Linf"``, ``"inf"``, ``np.inf``, ``"L2"``,
+            ``2`` (strings in any case); default None: the class's norm (Linf for
+            ``AutoAttack``).
         eps: the default budget when called without ``epsilons`` (default None: pass them).
         version: ``"standard"`` (default), ``"plus"`` or ``"rand"`` (see the module docs).
         seed: seed of every component's randomness (default 0, as AutoAttack).
@@ -71,14 +75,9 @@ class AutoAttack(FixedEpsilonAttack):
 
     norm: ClassVar[Norm] = linf
 
-    def __new__(cls, norm: str | None = None, *args: Any, **kwargs: Any) -> AutoAttack:
-        if cls is AutoAttack and norm == "l2":
-            return super().__new__(L2AutoAttack)
-        return super().__new__(cls)
-
     def __init__(
         self,
-        norm: str | None = None,
+        norm: Any = None,
         eps: float | None = None,
         version: str = "standard",
         seed: int | None = 0,
@@ -88,13 +87,7 @@ class AutoAttack(FixedEpsilonAttack):
         n_queries: int = 5000,
         checks: bool = True,
     ) -> None:
-        if norm is not None and norm not in ("linf", "l2"):
-            raise ValueError(f"norm: expected 'linf' or 'l2', got {norm!r}")
-        if norm is not None and norm != self.norm.name:
-            raise ValueError(
-                f"norm: {type(self).__name__} attacks in {self.norm.name}, got norm={norm!r}; "
-                "use AutoAttack(norm=...)"
-            )
+        # ``norm`` chose the class: NormFamily.__new__
         if eps is not None:
             parse_epsilons(eps, False, type(self).__name__)
         self.eps = None if eps is None else float(eps)
@@ -176,7 +169,9 @@ class AutoAttack(FixedEpsilonAttack):
         report.robust_accuracy["clean"] = float(robust.mean())
         result = inputs
         after_white_box: np.ndarray | None = None
-        for name, attack in self.attacks(outputs.shape[-1]):
+        components = self.attacks(outputs.shape[-1])
+        for index in progress.steps(len(components)):
+            name, attack = components[index]
             fooled = np.zeros(n, dtype=bool)
             if robust.any() and epsilon > 0:
                 subset = Subset.of_mask(inputs, robust, model.compile_enabled)
@@ -197,10 +192,12 @@ class AutoAttack(FixedEpsilonAttack):
             if name in _WHITE_BOX:
                 after_white_box = robust.copy()
             elif after_white_box is not None and self.checks:
-                message = _diagnostics.black_box_check(after_white_box, robust)
+                message = _diagnostics.black_box_check(
+                    after_white_box, robust, epsilon=epsilon, norm=self.norm.name
+                )
                 if message is not None:
                     report.warnings.append(message)
-        _diagnostics.warn(report.warnings, type(self).__name__, stacklevel=4)
+        _diagnostics.warn(report.warnings, type(self).__name__)
         return result, report
 
     def _run_one(
@@ -246,6 +243,7 @@ class L2AutoAttack(AutoAttack):
 
 
 LinfAutoAttack = AutoAttack
+norm_family(AutoAttack, L2AutoAttack)
 
 
 def robust_accuracy_table(reports: Sequence[AutoAttackReport]) -> str:

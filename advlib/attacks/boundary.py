@@ -6,7 +6,8 @@ towards the input (relative size ``source_step``), and keeps the proposal if it 
 adversarial and closer. Both step sizes adapt to the success rates of recent proposals: the
 spherical step grows when more than half of the spherical proposals stay adversarial and
 shrinks below 20%; the source step grows above 25% and shrinks below 10% success of the full
-proposals. A sample has converged when its source step falls below ``source_step_convergence``.
+proposals. A sample has converged when its source step falls below ``source_step_convergance``
+(Foolbox's spelling; ``source_step_convergence`` is accepted too).
 
 Batched over samples, with the statistics of every sample on the device. Samples adversarial
 as given are returned at once; samples without a starting point are returned unchanged.
@@ -19,11 +20,18 @@ from typing import Any
 import eagerpy as ep
 import numpy as np
 
+from .. import _progress as progress
 from .._tensors import atleast_kd, dtype_name, scalar_like
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from ..norms import l2
-from ._decision import binary_search, check_init_attack, find_starts, is_adversarial
+from ._decision import (
+    binary_search,
+    check_init_attack,
+    check_tensorboard,
+    find_starts,
+    is_adversarial,
+)
 from ._minimization import check_float, check_int, check_seed
 from ._subsets import host_bool
 from .base import MinimizationAttack
@@ -32,23 +40,29 @@ from .base import MinimizationAttack
 _SPHERICAL_WINDOW = 100
 _STEP_WINDOW = 30
 _CHECK_EVERY = 100
+_DEFAULT_CONVERGENCE = 1e-7
 
 
 class BoundaryAttack(MinimizationAttack):
-    """The Boundary attack in L2; see the module documentation.
+    """The Boundary attack in L2, with Foolbox's signature and defaults; see the module
+    documentation.
 
     Args:
-        steps: proposals per sample (default 25000).
-        spherical_step: initial relative size of the orthogonal step (default 0.01).
-        source_step: initial relative size of the step towards the input (default 0.01).
-        source_step_convergence: a sample stops once its source step is below this
-            (default 1e-7).
-        step_adaptation: factor by which the step sizes grow or shrink (default 1.5).
-        update_stats_every_k: the spherical proposals are checked, and step sizes adapted,
-            every k steps (default 10).
         init_attack: a minimization attack giving the starting points, or None (default):
             uniform noise, the first adversarial of ``init_trials`` draws, moved to the
             boundary by a binary search.
+        steps: proposals per sample (default 25000).
+        spherical_step: initial relative size of the orthogonal step (default 0.01).
+        source_step: initial relative size of the step towards the input (default 0.01).
+        source_step_convergance: a sample stops once its source step is below this
+            (default 1e-7; Foolbox's spelling).
+        step_adaptation: factor by which the step sizes grow or shrink (default 1.5).
+        tensorboard: accepted for Foolbox compatibility; advlib writes no TensorBoard logs, so
+            anything but False or None (the default False) only warns.
+        update_stats_every_k: the spherical proposals are checked, and step sizes adapted,
+            every k steps (default 10).
+        source_step_convergence: the same as ``source_step_convergance``, spelled correctly;
+            default None: use ``source_step_convergance``.
         init_trials: noise draws for the default starting points (default 100).
         seed: seed of the proposals; None draws fresh randomness on every call.
     """
@@ -58,26 +72,29 @@ class BoundaryAttack(MinimizationAttack):
 
     def __init__(
         self,
-        *,
+        init_attack: MinimizationAttack | None = None,
         steps: int = 25000,
         spherical_step: float = 1e-2,
         source_step: float = 1e-2,
-        source_step_convergence: float = 1e-7,
+        source_step_convergance: float = 1e-7,
         step_adaptation: float = 1.5,
+        tensorboard: Any = False,
         update_stats_every_k: int = 10,
-        init_attack: Any = None,
+        *,
+        source_step_convergence: float | None = None,
         init_trials: int = 100,
         seed: int | None = None,
     ) -> None:
         self.steps = check_int(steps, "steps")
         self.spherical_step = check_float(spherical_step, "spherical_step")
         self.source_step = check_float(source_step, "source_step")
-        self.source_step_convergence = check_float(
-            source_step_convergence, "source_step_convergence"
+        self.source_step_convergence = _convergence(
+            source_step_convergance, source_step_convergence
         )
         self.step_adaptation = check_float(step_adaptation, "step_adaptation")
         if self.step_adaptation <= 1:
             raise ValueError(f"step_adaptation: expected a number > 1, got {step_adaptation!r}")
+        check_tensorboard(tensorboard)
         self.update_stats_every_k = check_int(update_stats_every_k, "update_stats_every_k")
         self.init_attack = check_init_attack(init_attack)
         self.init_trials = check_int(init_trials, "init_trials")
@@ -120,7 +137,8 @@ class BoundaryAttack(MinimizationAttack):
         convergence = scalar_like(inputs, self.source_step_convergence)
         dtype = dtype_name(inputs)
         k = self.update_stats_every_k
-        for step in range(1, self.steps + 1):
+        for index in progress.steps(self.steps):
+            step = index + 1
             noise = ep.from_numpy(inputs, rng.standard_normal(size=inputs.shape).astype(dtype))
             candidates, spherical = propose(inputs, best, noise, spherical_steps, source_steps)
             is_adv = is_adversarial(model, criterion, candidates)
@@ -188,6 +206,20 @@ class BoundaryAttack(MinimizationAttack):
             return spherical_steps, source_steps, spherical_stats, step_stats
 
         return adapt
+
+
+def _convergence(misspelled: Any, spelled: Any) -> float:
+    """The convergence threshold from Foolbox's ``source_step_convergance`` or advlib's
+    correctly spelled ``source_step_convergence`` (which wins when only it is given)."""
+    if spelled is None:
+        return check_float(misspelled, "source_step_convergance")
+    if misspelled != _DEFAULT_CONVERGENCE and misspelled != spelled:
+        raise ValueError(
+            "source_step_convergence: the same argument as source_step_convergance; got "
+            f"source_step_convergance={misspelled!r} and source_step_convergence={spelled!r}, "
+            "pass only one of them"
+        )
+    return check_float(spelled, "source_step_convergence")
 
 
 def _slot(like: ep.Tensor, window: int, index: int) -> ep.Tensor:

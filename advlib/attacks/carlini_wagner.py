@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import eagerpy as ep
 
+from .. import _progress as progress
 from .._tensors import scalar_like
 from ..criteria import Criterion
 from ..models.base import Bounds, Model, StepFn
@@ -93,13 +94,13 @@ class L2CarliniWagnerAttack(MinimizationAttack):
         active = ep.ones(inputs, (n,)).bool()
         interval = check_interval(self.steps)
 
-        for round_ in range(self.binary_search_steps):
+        for round_ in progress.steps(self.binary_search_steps):
             if round_ == self.binary_search_steps - 1 and self.binary_search_steps >= 10:
                 consts = ep.minimum(upper, 1e10)
             w, adam = w_start, adam_init(w_start)
             found = ep.zeros(inputs, (n,)).bool()
             previous_losses = None
-            for step in range(self.steps):
+            for step in progress.steps(self.steps):
                 w, adam, candidate, logits, losses, size = optimize(
                     w, adam, inputs, origin, classes, consts, stepsize, active
                 )

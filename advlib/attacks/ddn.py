@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import eagerpy as ep
 
+from .. import _progress as progress
 from .._tensors import atleast_kd, crossentropy_sum, dtype_name
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
@@ -85,7 +86,7 @@ class DDNAttack(MinimizationAttack):
             inputs, cosine_schedule(_MAX_STEPSIZE, _MIN_STEPSIZE, self.steps)
         )
         interval = check_interval(self.steps)
-        for step in range(self.steps):
+        for step in progress.steps(self.steps):
             if step % interval == 0:
                 active = still_active(active, best_size, early_stop)
                 if not any_active(active):

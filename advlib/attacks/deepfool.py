@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import eagerpy as ep
 
+from .. import _progress as progress
 from .._tensors import atleast_kd
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
@@ -80,7 +81,7 @@ class _DeepFoolAttack(MinimizationAttack):
         x, total = inputs, ep.zeros_like(inputs)
         is_adv = criterion(x, logits)
         interval = check_interval(self.steps)
-        for step in range(self.steps):
+        for step in progress.steps(self.steps):
             if step % interval == 0 and not any_active(ep.logical_not(is_adv)):
                 break
             step_logits, perturbation = steer(x, classes, others)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import eagerpy as ep
 
+from .. import _progress as progress
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from ..norms import l1
@@ -97,14 +98,14 @@ class EADAttack(MinimizationAttack):
         active = ep.ones(inputs, (n,)).bool()
         interval = check_interval(self.steps)
 
-        for round_ in range(self.binary_search_steps):
+        for round_ in progress.steps(self.binary_search_steps):
             if round_ == self.binary_search_steps - 1 and self.binary_search_steps >= 10:
                 consts = ep.minimum(upper, 1e10)
             x, y = inputs, inputs
             step_index = ep.zeros(inputs, ())
             found = ep.zeros(inputs, (n,)).bool()
             previous_losses = None
-            for step in range(self.steps):
+            for step in progress.steps(self.steps):
                 x, y, step_index, losses, logits, score = optimize(
                     x, y, step_index, inputs, classes, consts, active
                 )

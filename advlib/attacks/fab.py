@@ -21,10 +21,12 @@ Three modes, chosen by the criterion and ``n_target_classes``:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import eagerpy as ep
 import numpy as np
 
+from .. import _progress as progress
 from .._tensors import atleast_kd, dtype_name, flat_batch, scalar_like, unflat_batch
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
@@ -33,14 +35,16 @@ from ._box_projections import hyperplane_projection
 from ._dlr import ranked_other_class
 from ._losses import best_other_logit, class_logit
 from ._minimization import check_float, check_int, check_seed, dual
+from ._norm_arg import NormFamily, norm_family
 from ._subsets import Subset, host_bool
 from .base import MinimizationAttack
 
 _INF = float("inf")
 
 
-class _FAB(MinimizationAttack):
-    """FAB in the norm ``self.norm`` (see the module documentation).
+class _FAB(NormFamily, MinimizationAttack):
+    """FAB in the norm ``self.norm`` (see the module documentation); ``FAB(norm="l2")`` gives an
+    :class:`L2FAB`.
 
     Args:
         steps: steps per target class and restart (default 100).
@@ -57,6 +61,8 @@ class _FAB(MinimizationAttack):
             units (default None: 0.3 of the bounds' range in Linf, 1.0 of it in L2, as
             AutoAttack's defaults for [0, 1] inputs).
         seed: seed of the random restarts; None draws fresh randomness on every call.
+        norm: ``"linf"`` or ``"l2"``, also spelled as AutoAttack does (``"Linf"``, ``"L2"``,
+            ``np.inf``, ``2``); default None: the class's norm (Linf for ``FAB``).
     """
 
     default_radius = 0.3
@@ -72,7 +78,9 @@ class _FAB(MinimizationAttack):
         beta: float = 0.9,
         restart_radius: float | None = None,
         seed: int | None = None,
+        norm: Any = None,
     ) -> None:
+        # ``norm`` chose the class: NormFamily.__new__
         self.steps = check_int(steps, "steps")
         self.restarts = check_int(restarts, "restarts")
         self.n_target_classes = (
@@ -115,8 +123,9 @@ class _FAB(MinimizationAttack):
         best_size = ep.where(ep.from_numpy(classes, adversarial), 0.0, _INF).astype(inputs.dtype)
         stop = _INF if early_stop is None else early_stop
         rng = self._generator()
-        for targets in target_list:
-            for restart in range(self.restarts):
+        for index in progress.steps(len(target_list)):
+            targets = target_list[index]
+            for restart in progress.steps(self.restarts):
                 remaining = ~adversarial
                 if stop < _INF:  # samples adversarial within early_stop are done
                     remaining = np.logical_and(remaining, best_size.numpy() > stop)
@@ -165,7 +174,7 @@ class _FAB(MinimizationAttack):
         alpha_max, eta = scalar_like(origin, self.alpha_max), scalar_like(origin, self.eta)
         beta = scalar_like(origin, self.beta)
         check_every = max(1, self.steps // 10)
-        for i in range(self.steps):
+        for i in progress.steps(self.steps):
             x, logits = step(x, origin, labels, targets, alpha_max, eta)
             is_adv = criterion(x, logits)
             x, best, best_size = keep(x, origin, is_adv, best, best_size, beta)
@@ -325,3 +334,4 @@ class L2FAB(_FAB):
 FAB = LinfFAB
 LinfFastAdaptiveBoundaryAttack = LinfFAB
 L2FastAdaptiveBoundaryAttack = L2FAB
+norm_family(LinfFAB, L2FAB)

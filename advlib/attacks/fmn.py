@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import eagerpy as ep
 
+from .. import _progress as progress
 from .._tensors import atleast_kd
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
@@ -109,7 +110,7 @@ class _FMNAttack(MinimizationAttack):
         active = ep.ones(inputs, (n,)).bool()
         step_index = ep.zeros(inputs, ())
         interval = check_interval(self.steps)
-        for step in range(self.steps):
+        for step in progress.steps(self.steps):
             if step % interval == 0:
                 active = still_active(active, best_size, early_stop)
                 if not any_active(active):
@@ -139,7 +140,8 @@ class _FMNAttack(MinimizationAttack):
         """The inputs, or the adversarial closest to them on the way to ``init_attack``'s."""
         if self.init_attack is None:
             return inputs
-        target = self.init_attack.perturb(model, inputs, criterion)
+        with progress.quiet():  # the bar counts the attack's own steps, not its init's
+            target = self.init_attack.perturb(model, inputs, criterion)
         delta = target - inputs
         sizes = self.norm(delta)
         # Bisect the radius of the ball the init attack's perturbation is projected onto.

@@ -11,6 +11,7 @@ from typing import Any
 
 import eagerpy as ep
 
+from .. import _progress as progress
 from .._tensors import crossentropy_sum, dtype_name
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
@@ -71,7 +72,7 @@ class GradientDescentAttack(FixedEpsilonAttack):
         scalars = model.scalars(inputs, epsilon, stepsize)
         x, region = self._start(model, inputs, epsilon, scalars[0], with_region=not inside)
         state = self._initial_state(inputs)
-        for _ in range(self.steps):
+        for _ in progress.steps(self.steps):
             x, state = step(x, inputs, classes, scalars, region, state)
         return x
 

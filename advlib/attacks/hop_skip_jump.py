@@ -6,6 +6,12 @@ random points around the boundary point (``initial_gradient_eval_steps * sqrt(t)
 iteration ``t``, at most ``max_gradient_eval_steps``); a step along that estimate of a size that
 shrinks geometrically until the result is adversarial again.
 
+``stepsize_search="grid_search"`` replaces the geometric step search by Foolbox's grid: 20 step
+sizes from 1e-4 to 1 times the current distance, each followed by a binary search, keeping the
+closest adversarial.
+
+``HopSkipJumpAttack(constraint="linf")`` is a :class:`LinfHopSkipJumpAttack`, as in Foolbox.
+
 Batched over samples. Samples adversarial as given are returned at once (distance 0); samples
 without an adversarial starting point are returned unchanged (and fail): no NaN, no endless
 loop (Foolbox #670).
@@ -14,61 +20,92 @@ loop (Foolbox #670).
 from __future__ import annotations
 
 import math
-from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import eagerpy as ep
 import numpy as np
 
+from .. import _progress as progress
 from .._tensors import atleast_kd, dtype_name
 from ..criteria import Criterion
 from ..models.base import Model
-from ..norms import l2, linf
-from ._decision import binary_search, check_init_attack, find_starts, is_adversarial
+from ..norms import Norm, l2, linf
+from ._decision import (
+    binary_search,
+    check_init_attack,
+    check_tensorboard,
+    find_starts,
+    is_adversarial,
+)
 from ._minimization import check_float, check_int, check_seed
-from ._subsets import host_bool, repeated
+from ._norm_arg import NormFamily, norm_family
+from ._subsets import host_bool, repeated, tile
 from .base import MinimizationAttack
 
 # Noise points per sample evaluated in one forward pass, times the batch size: bounds memory.
 _EVALS_PER_PASS = 4096
 # Step-size halvings tried per iteration before a sample keeps its current point.
 _MAX_HALVINGS = 25
+_STEPSIZE_SEARCHES = ("geometric_progression", "grid_search")
+# Foolbox's grid: step sizes relative to the current distance.
+_GRID = tuple(float(v) for v in np.logspace(-4, 0, num=20))
 
 
-class _HopSkipJump(MinimizationAttack):
-    """HopSkipJump in ``self.norm``; see the module documentation.
+class HopSkipJumpAttack(NormFamily, MinimizationAttack):
+    """HopSkipJump with Foolbox's signature and defaults, minimising the L2 norm, or the Linf
+    norm with ``constraint="linf"`` (then a :class:`LinfHopSkipJumpAttack`); see the module
+    documentation.
 
     Args:
+        init_attack: a minimization attack giving the starting points, or None (default):
+            uniform noise, the first adversarial of ``init_trials`` draws per sample.
         steps: iterations (default 64).
         initial_gradient_eval_steps: decisions for the first gradient estimate (default 100).
         max_gradient_eval_steps: largest number of decisions per estimate (default 10000).
+        stepsize_search: ``"geometric_progression"`` (default: start at the distance over
+            the square root of the iteration, halve until adversarial) or ``"grid_search"``.
         gamma: sets the binary search tolerance and the probing radius (default 1.0).
-        init_attack: a minimization attack giving the starting points, or None (default):
-            uniform noise, the first adversarial of ``init_trials`` draws per sample.
+        tensorboard: accepted for Foolbox compatibility; advlib writes no TensorBoard logs, so
+            anything but False or None (the default False) only warns.
+        constraint: the norm minimised, ``"l2"`` (default) or ``"linf"``, also spelled
+            ``"L2"``, ``2``, ``"Linf"``, ``np.inf``.
         init_trials: noise draws for the default starting points (default 100).
         seed: seed of the noise; None draws fresh randomness on every call.
     """
 
+    norm: ClassVar[Norm] = l2
     requires_grad = False
+    _norm_argument = "constraint"
 
     def __init__(
         self,
-        *,
+        init_attack: MinimizationAttack | None = None,
         steps: int = 64,
         initial_gradient_eval_steps: int = 100,
         max_gradient_eval_steps: int = 10000,
+        stepsize_search: str = "geometric_progression",
         gamma: float = 1.0,
-        init_attack: Any = None,
+        tensorboard: Any = False,
+        constraint: Any = "l2",
+        *,
         init_trials: int = 100,
         seed: int | None = None,
     ) -> None:
+        self.init_attack = check_init_attack(init_attack)
         self.steps = check_int(steps, "steps")
         self.initial_gradient_eval_steps = check_int(
             initial_gradient_eval_steps, "initial_gradient_eval_steps"
         )
         self.max_gradient_eval_steps = check_int(max_gradient_eval_steps, "max_gradient_eval_steps")
+        if stepsize_search not in _STEPSIZE_SEARCHES:
+            raise ValueError(
+                f"stepsize_search: expected one of {list(_STEPSIZE_SEARCHES)}, "
+                f"got {stepsize_search!r}"
+            )
+        self.stepsize_search = stepsize_search
         self.gamma = check_float(gamma, "gamma")
-        self.init_attack = check_init_attack(init_attack)
+        check_tensorboard(tensorboard)
+        self.constraint = self.norm.name  # ``constraint`` chose the class: NormFamily.__new__
         self.init_trials = check_int(init_trials, "init_trials")
         self.seed = check_seed(seed)
 
@@ -97,7 +134,8 @@ class _HopSkipJump(MinimizationAttack):
         x = binary_search(model, criterion, inputs, starts, self.norm, theta)
         distance = self.norm(x - inputs)
         lower, upper = model.bounds
-        for t in range(1, self.steps + 1):
+        for index in progress.steps(self.steps):
+            t = index + 1
             if t == 1:
                 probe = ep.zeros_like(distance) + 0.1 * (upper - lower)
             else:
@@ -107,19 +145,12 @@ class _HopSkipJump(MinimizationAttack):
             )
             grad = self._estimate_gradient(model, criterion, x, probe, evals, rng)
             update = grad.sign() if self.norm is linf else grad
-            size = distance / math.sqrt(t)
-            proposal, accepted = x, ep.zeros_like(distance) > 0
-            for _ in range(_MAX_HALVINGS):
-                candidate = (x + atleast_kd(size, x.ndim) * update).clip(lower, upper)
-                now = is_adversarial(model, criterion, candidate)
-                take = ep.logical_and(now, ep.logical_not(accepted))
-                proposal = ep.where(atleast_kd(take, x.ndim), candidate, proposal)
-                accepted = ep.logical_or(accepted, now)
-                size = ep.where(accepted, size, size / 2)
-                if host_bool(ep.logical_or(accepted, ep.logical_not(active))).all():
-                    break
-            proposal = ep.where(atleast_kd(ep.logical_and(accepted, active), x.ndim), proposal, x)
-            x = binary_search(model, criterion, inputs, proposal, self.norm, theta)
+            if self.stepsize_search == "grid_search":
+                x = self._grid_step(model, criterion, inputs, x, update, distance, theta)
+            else:
+                x = self._geometric_step(
+                    model, criterion, inputs, x, update, distance / math.sqrt(t), active, theta
+                )
             x = ep.where(atleast_kd(active, x.ndim), x, starts)
             distance = self.norm(x - inputs)
             if early_stop is not None:
@@ -128,13 +159,78 @@ class _HopSkipJump(MinimizationAttack):
                     break
         return x
 
-    @abstractmethod
+    def _geometric_step(
+        self,
+        model: Model,
+        criterion: Criterion,
+        inputs: ep.Tensor,
+        x: ep.Tensor,
+        update: ep.Tensor,
+        size: ep.Tensor,
+        active: ep.Tensor,
+        theta: float,
+    ) -> ep.Tensor:
+        """A step along ``update`` of ``size``, halved until adversarial, then a binary search
+        back to the boundary; samples without an adversarial step keep ``x``."""
+        lower, upper = model.bounds
+        proposal, accepted = x, ep.zeros_like(size) > 0
+        for _ in range(_MAX_HALVINGS):
+            candidate = (x + atleast_kd(size, x.ndim) * update).clip(lower, upper)
+            now = is_adversarial(model, criterion, candidate)
+            take = ep.logical_and(now, ep.logical_not(accepted))
+            proposal = ep.where(atleast_kd(take, x.ndim), candidate, proposal)
+            accepted = ep.logical_or(accepted, now)
+            size = ep.where(accepted, size, size / 2)
+            if host_bool(ep.logical_or(accepted, ep.logical_not(active))).all():
+                break
+        proposal = ep.where(atleast_kd(ep.logical_and(accepted, active), x.ndim), proposal, x)
+        return binary_search(model, criterion, inputs, proposal, self.norm, theta)
+
+    def _grid_step(
+        self,
+        model: Model,
+        criterion: Criterion,
+        inputs: ep.Tensor,
+        x: ep.Tensor,
+        update: ep.Tensor,
+        distance: ep.Tensor,
+        theta: float,
+    ) -> ep.Tensor:
+        """Foolbox's grid search: steps of each size in ``_GRID`` times ``distance`` that are
+        adversarial, moved back to the boundary; the closest to the inputs wins (or ``x``).
+        The step sizes are tried together, as copies of the batch, up to ``_EVALS_PER_PASS``
+        points at a time."""
+        n = x.shape[0]
+        k = max(1, min(len(_GRID), _EVALS_PER_PASS // max(n, 1)))
+        judge = repeated(criterion, k)
+        if judge is None:  # a criterion type without a stacked form: one size at a time
+            k, judge = 1, criterion
+        best, best_distance = x, distance
+        origins, starts = tile(inputs, k), tile(x, k)
+        moves = tile(update, k) * atleast_kd(tile(distance, k), x.ndim)
+        for first in range(0, len(_GRID), k):
+            factors = list(_GRID[first : first + k])
+            factors += factors[-1:] * (k - len(factors))  # the same shapes in every pass
+            scale = np.repeat(np.asarray(factors, dtype=dtype_name(x)), n)
+            candidates = starts + atleast_kd(ep.from_numpy(x, scale), x.ndim) * moves
+            candidates = candidates.clip(*model.bounds)
+            adversarial = is_adversarial(model, judge, candidates)
+            candidates = binary_search(model, judge, origins, candidates, self.norm, theta)
+            sizes = self.norm(candidates - origins)
+            for j in range(k):
+                rows = slice(j * n, (j + 1) * n)
+                better = ep.logical_and(adversarial[rows], sizes[rows] < best_distance)
+                best = ep.where(atleast_kd(better, x.ndim), candidates[rows], best)
+                best_distance = ep.where(better, sizes[rows], best_distance)
+        return best
+
     def _theta(self, features: int) -> float:
         """Binary-search tolerance, relative to the distance searched."""
+        return self.gamma / (features * math.sqrt(features))
 
-    @abstractmethod
     def _probe_scale(self, features: int) -> float:
         """Probing radius per unit of ``theta * distance``."""
+        return math.sqrt(features)
 
     def _estimate_gradient(
         self,
@@ -196,34 +292,18 @@ class _HopSkipJump(MinimizationAttack):
         grad = ep.where(unanimous, weighted / evals, centred)
         return grad / atleast_kd(l2(grad) + 1e-12, x.ndim)
 
-    @abstractmethod
     def _noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """Random probing directions (any scale: they are normalised)."""
+        return rng.standard_normal(size=shape)
 
 
 def _power_of_two_below(value: int) -> int:
     return 1 << (max(value, 1).bit_length() - 1)
 
 
-class HopSkipJumpAttack(_HopSkipJump):
-    """HopSkipJump minimising the L2 norm (defaults: 64 steps, 100 to 10000 decisions per
-    gradient estimate, ``gamma=1``); see :class:`_HopSkipJump`."""
-
-    norm = l2
-
-    def _theta(self, features: int) -> float:
-        return self.gamma / (features * math.sqrt(features))
-
-    def _probe_scale(self, features: int) -> float:
-        return math.sqrt(features)
-
-    def _noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return rng.standard_normal(size=shape)
-
-
-class LinfHopSkipJumpAttack(_HopSkipJump):
-    """HopSkipJump minimising the Linf norm: sign steps, Linf binary search; see
-    :class:`_HopSkipJump`."""
+class LinfHopSkipJumpAttack(HopSkipJumpAttack):
+    """HopSkipJump minimising the Linf norm: sign steps, Linf binary search; the arguments as
+    for :class:`HopSkipJumpAttack` (``constraint``, if given, must be ``"linf"``)."""
 
     norm = linf
 
@@ -239,3 +319,4 @@ class LinfHopSkipJumpAttack(_HopSkipJump):
 
 L2HopSkipJumpAttack = HopSkipJumpAttack
 HSJA = HopSkipJumpAttack
+norm_family(HopSkipJumpAttack, LinfHopSkipJumpAttack)

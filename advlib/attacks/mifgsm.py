@@ -1,16 +1,114 @@
-"""Momentum iterative FGSM (Dong et al., 2018)."""
+"""Momentum iterative fast gradient methods (Dong et al., 2018).
+
+Two update rules:
+
+- Foolbox's ``L1/L2/LinfMomentumIterativeFastGradientMethod`` (``MIFGSM`` is the Linf one):
+  the accumulator is ``momentum * accumulator + normalize(gradient)``, with the norm's own
+  normalisation (L1 or L2 norm 1, the sign for Linf), and each step is the accumulator
+  normalised again. Defaults ``momentum=1.0``, ``rel_stepsize=0.2``, ``steps=10``.
+- advlib's :class:`LinfMomentumIterativeAttack`, the paper's rule: the accumulator adds the
+  L1-normalised gradient, ``decay * accumulator + gradient / mean|gradient|``, and each step is
+  its sign. Defaults ``decay=1.0``, ``rel_stepsize=0.1`` (epsilon / steps), ``steps=10``.
+"""
 
 from __future__ import annotations
+
+from abc import abstractmethod
 
 import eagerpy as ep
 
 from .._tensors import atleast_kd, flat_batch
-from ..norms import linf
+from ..norms import l1, l2, linf
 from .gradient_descent import GradientDescentAttack, State
 
 
-class LinfMomentumIterativeAttack(GradientDescentAttack):
-    """MI-FGSM: sign steps along an accumulated, L1-normalised gradient.
+class _MomentumIterative(GradientDescentAttack):
+    """Gradient steps along an accumulated gradient; ``_mu`` weighs the past."""
+
+    @property
+    @abstractmethod
+    def _mu(self) -> float:
+        """The weight of the accumulated past gradients."""
+
+    def _initial_state(self, inputs: ep.Tensor) -> State:
+        return (ep.zeros_like(inputs),)
+
+    def _direction(self, grad: ep.Tensor, state: State) -> tuple[ep.Tensor, State]:
+        accumulated = self._mu * state[0] + self._scaled(grad)
+        return accumulated, (accumulated,)  # the norm's step normalizes it
+
+    def _scaled(self, grad: ep.Tensor) -> ep.Tensor:
+        """The gradient as it enters the accumulator (Foolbox: normalised in the norm)."""
+        return self.norm.normalize(grad)
+
+
+class _MomentumIterativeFastGradientMethod(_MomentumIterative):
+    """Foolbox's MI-FGM in ``self.norm``; see the module documentation.
+
+    Args:
+        momentum: weight of the accumulated past gradients (default 1.0).
+        rel_stepsize: step size relative to epsilon (default 0.2).
+        abs_stepsize: step size in input units, overrides ``rel_stepsize`` (default None).
+        steps: number of steps (default 10).
+        random_start: start from a random point of the ball (default False).
+        decay: another name for ``momentum`` (advlib's earlier ``MIFGSM`` argument); default
+            None: use ``momentum``.
+        seed: seed of the random start; None draws fresh randomness on every call.
+    """
+
+    def __init__(
+        self,
+        *,
+        momentum: float = 1.0,
+        rel_stepsize: float = 0.2,
+        abs_stepsize: float | None = None,
+        steps: int = 10,
+        random_start: bool = False,
+        decay: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            rel_stepsize=rel_stepsize,
+            abs_stepsize=abs_stepsize,
+            steps=steps,
+            random_start=random_start,
+            seed=seed,
+        )
+        if decay is not None and momentum != 1.0 and decay != momentum:
+            raise ValueError(
+                f"decay: another name for momentum; got momentum={momentum!r} and "
+                f"decay={decay!r}, pass only one of them"
+            )
+        if decay is None:
+            self.momentum = _weight(momentum, "momentum")
+        else:
+            self.momentum = _weight(decay, "decay")
+
+    @property
+    def _mu(self) -> float:
+        return self.momentum
+
+
+class L1MomentumIterativeFastGradientMethod(_MomentumIterativeFastGradientMethod):
+    """Foolbox's MI-FGM in L1: the accumulator of L1-normalised gradients, L1-normalised."""
+
+    norm = l1
+
+
+class L2MomentumIterativeFastGradientMethod(_MomentumIterativeFastGradientMethod):
+    """Foolbox's MI-FGM in L2: the accumulator of L2-normalised gradients, L2-normalised."""
+
+    norm = l2
+
+
+class LinfMomentumIterativeFastGradientMethod(_MomentumIterativeFastGradientMethod):
+    """Foolbox's MI-FGSM (``MIFGSM``): sign steps along the accumulated gradient signs."""
+
+    norm = linf
+
+
+class LinfMomentumIterativeAttack(_MomentumIterative):
+    """MI-FGSM as in the paper: sign steps along an accumulated, L1-normalised gradient.
 
     Args:
         rel_stepsize: step size relative to epsilon (default 0.1, i.e. epsilon / steps).
@@ -40,17 +138,21 @@ class LinfMomentumIterativeAttack(GradientDescentAttack):
             random_start=random_start,
             seed=seed,
         )
-        if isinstance(decay, bool) or not isinstance(decay, int | float) or decay < 0:
-            raise ValueError(f"decay: expected a number >= 0, got {decay!r}")
-        self.decay = float(decay)
+        self.decay = _weight(decay, "decay")
 
-    def _initial_state(self, inputs: ep.Tensor) -> State:
-        return (ep.zeros_like(inputs),)
+    @property
+    def _mu(self) -> float:
+        return self.decay
 
-    def _direction(self, grad: ep.Tensor, state: State) -> tuple[ep.Tensor, State]:
+    def _scaled(self, grad: ep.Tensor) -> ep.Tensor:
         scale = flat_batch(grad).abs().mean(axis=-1)
-        momentum = self.decay * state[0] + grad / atleast_kd(scale + 1e-12, grad.ndim)
-        return momentum, (momentum,)  # the Linf step normalizes it to its sign
+        return grad / atleast_kd(scale + 1e-12, grad.ndim)
 
 
-MIFGSM = LinfMomentumIterativeAttack
+def _weight(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
+    return float(value)
+
+
+MIFGSM = LinfMomentumIterativeFastGradientMethod

@@ -7,32 +7,29 @@ from .gradient_descent import GradientDescentAttack
 
 
 class _ProjectedGradientDescentAttack(GradientDescentAttack):
-    """PGD with Foolbox's defaults for the norm (see each subclass).
+    """PGD with Foolbox's signature and defaults (L1 and L2 here; Linf overrides them).
 
     Args:
-        rel_stepsize: step size relative to epsilon.
+        rel_stepsize: step size relative to epsilon (default 0.025).
         abs_stepsize: step size in input units, overrides ``rel_stepsize`` (default None).
-        steps: number of steps.
+        steps: number of steps (default 50).
         random_start: start from a uniform random point of the ball (default True).
         seed: seed of the random start; None draws fresh randomness on every call.
     """
 
-    default_rel_stepsize = 0.025
-    default_steps = 50
-
     def __init__(
         self,
         *,
-        rel_stepsize: float | None = None,
+        rel_stepsize: float = 0.025,
         abs_stepsize: float | None = None,
-        steps: int | None = None,
+        steps: int = 50,
         random_start: bool = True,
         seed: int | None = None,
     ) -> None:
         super().__init__(
-            rel_stepsize=self.default_rel_stepsize if rel_stepsize is None else rel_stepsize,
+            rel_stepsize=rel_stepsize,
             abs_stepsize=abs_stepsize,
-            steps=self.default_steps if steps is None else steps,
+            steps=steps,
             random_start=random_start,
             seed=seed,
         )
@@ -51,11 +48,27 @@ class L2ProjectedGradientDescentAttack(_ProjectedGradientDescentAttack):
 
 
 class LinfProjectedGradientDescentAttack(_ProjectedGradientDescentAttack):
-    """PGD in Linf; defaults ``rel_stepsize=0.01/0.3``, ``steps=40`` (Madry et al.)."""
+    """PGD in Linf with Madry et al.'s defaults ``rel_stepsize=0.01/0.3``, ``steps=40``; the
+    arguments as for :class:`_ProjectedGradientDescentAttack`."""
 
     norm = linf
-    default_rel_stepsize = 0.01 / 0.3
-    default_steps = 40
+
+    def __init__(
+        self,
+        *,
+        rel_stepsize: float = 0.01 / 0.3,
+        abs_stepsize: float | None = None,
+        steps: int = 40,
+        random_start: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            rel_stepsize=rel_stepsize,
+            abs_stepsize=abs_stepsize,
+            steps=steps,
+            random_start=random_start,
+            seed=seed,
+        )
 
 
 L1PGD = L1ProjectedGradientDescentAttack

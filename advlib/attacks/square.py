@@ -16,16 +16,19 @@ the model's device; the window positions and signs are drawn on the host from th
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Any
 
 import eagerpy as ep
 import numpy as np
 
+from .. import _progress as progress
 from .._tensors import atleast_kd, dtype_name, scalar_like
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from ..norms import l2, linf
 from ._losses import margin
 from ._minimization import check_float, check_int, check_seed
+from ._norm_arg import NormFamily, norm_family
 from .base import FixedEpsilonAttack
 
 # (query fraction of 10000 after which p is halved once more); AutoAttack's schedule
@@ -92,8 +95,9 @@ class _Layout:
         return side, side
 
 
-class _SquareAttack(FixedEpsilonAttack):
+class _SquareAttack(NormFamily, FixedEpsilonAttack):
     """The Square attack in ``self.norm``; see the module documentation.
+    ``SquareAttack(norm="l2")`` gives an :class:`L2SquareAttack`.
 
     Args:
         n_queries: model evaluations per sample, the initial one included (default 5000).
@@ -101,6 +105,8 @@ class _SquareAttack(FixedEpsilonAttack):
         channel_axis: for 4-d inputs, 1 (channels first) or -1 (channels last); default None
             guesses the smaller of axes 1 and 3.
         seed: seed of the random search; None draws fresh randomness on every call.
+        norm: ``"linf"`` or ``"l2"``, also spelled as AutoAttack does (``"Linf"``, ``"L2"``,
+            ``np.inf``, ``2``); default None: the class's norm (Linf for ``SquareAttack``).
     """
 
     requires_grad = False
@@ -112,7 +118,9 @@ class _SquareAttack(FixedEpsilonAttack):
         p_init: float = 0.8,
         channel_axis: int | None = None,
         seed: int | None = None,
+        norm: Any = None,
     ) -> None:
+        # ``norm`` chose the class: NormFamily.__new__
         self.n_queries = check_int(n_queries, "n_queries")
         self.p_init = check_float(p_init, "p_init")
         if self.p_init > 1:
@@ -153,7 +161,8 @@ class _SquareAttack(FixedEpsilonAttack):
         )
         accept = model.compiled(("advlib.attacks.square", "accept"), _make_accept)
         check_every = 50
-        for query in range(1, self.n_queries):
+        for count in progress.steps(self.n_queries - 1):
+            query = count + 1  # query 0 evaluated the start
             draws = self._draws(layout, query, rng, inputs)
             candidate, logits, candidate_loss = propose(x_best, origin, classes, eps, draws)
             now = criterion(layout.original(candidate), logits)
@@ -384,3 +393,4 @@ def _bump(height: int, width: int) -> np.ndarray:
 LinfSquare = LinfSquareAttack
 L2Square = L2SquareAttack
 SquareAttack = LinfSquareAttack
+norm_family(LinfSquareAttack, L2SquareAttack)
