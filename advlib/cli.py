@@ -1,8 +1,13 @@
 """The ``advlib`` command line: ``demo``, ``evaluate`` and ``attacks``.
 
+``evaluate`` takes attacks with arguments (``--attack "L2CarliniWagnerAttack(steps=100)"``, or
+``--attacks-file``; parsed, never evaluated: :mod:`advlib.evaluation.specs`) and says before
+running how many model calls per sample each attack will make, with a cheaper setting for
+expensive ones.
+
 Mistakes in the user's input (an unknown attack, epsilons that are not numbers, a
 ``MODULE:FUNCTION`` that cannot be loaded, labels that do not match the inputs) end with one
-line on stderr and exit code 2, never a traceback.
+line on stderr and exit code 2, never a traceback; a plot that cannot be written, exit code 1.
 """
 
 from __future__ import annotations
@@ -10,19 +15,30 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .evaluation.counting import Calls
+
+if TYPE_CHECKING:
+    from .attacks import Attack
+    from .evaluation.specs import AttackSpec
 
 EXIT_USAGE = 2
 
 
 class UsageError(Exception):
-    """A problem with the user's input, reported without a traceback."""
+    """A problem reported in one line without a traceback: the user's input (exit code 2), or
+    with ``exit_code=1`` a failure of the command itself (a plot that cannot be drawn)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"advlib {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("attacks", help="list every attack with its norm and properties")
+    listing = commands.add_parser(
+        "attacks",
+        help="list every attack by family with its aliases, or describe one",
+        description="Without NAME: every attack, grouped by family, with its aliases, norm and "
+        "whether it supports targeted criteria. With NAME: that attack's signature, summary "
+        "and cost with its defaults.",
+    )
+    listing.add_argument("name", nargs="?", metavar="NAME", help="an attack name or alias")
 
     demo = commands.add_parser(
         "demo",
@@ -75,9 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--attack",
         action="append",
-        required=True,
-        metavar="NAME",
-        help="an attack name (repeatable), e.g. --attack FGSM --attack LinfPGD",
+        default=[],
+        metavar="SPEC",
+        help="an attack name, optionally with keyword arguments (repeatable), e.g. "
+        '--attack FGSM --attack "L2CarliniWagnerAttack(steps=100, binary_search_steps=5)"; '
+        "values must be literals (numbers, strings, True/False/None, lists, inf)",
+    )
+    run.add_argument(
+        "--attacks-file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help='a JSON (or, with PyYAML, YAML) list of {"attack": NAME, "label": optional, '
+        "ARGUMENT: value, ...} (repeatable; adds to --attack)",
     )
     run.add_argument(
         "--eps",
@@ -109,23 +143,88 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_FAMILIES = (
+    "gradient attacks, fixed epsilon",
+    "gradient attacks, minimal perturbation",
+    "black-box attacks, score-based",
+    "black-box attacks, decision-based",
+    "ensembles (AutoAttack)",
+)
+
+
+def family(cls: type[Attack]) -> str:
+    """The family an attack class belongs to, one of :data:`_FAMILIES`."""
+    if callable(getattr(cls, "attacks", None)):
+        return _FAMILIES[4]
+    fixed = cls.kind != "minimization"
+    if cls.requires_grad:
+        return _FAMILIES[0] if fixed else _FAMILIES[1]
+    return _FAMILIES[2] if fixed else _FAMILIES[3]
+
+
+def aliases(cls: type[Attack]) -> list[str]:
+    """The other names :mod:`advlib.attacks` exports the class under, shortest first."""
+    from .evaluation.specs import attack_names
+
+    names = [n for n, c in attack_names().items() if c is cls and n != cls.__name__]
+    return sorted(names, key=lambda n: (len(n), n))
+
+
 def list_attacks() -> str:
-    """A table of every attack, generated from the classes."""
+    """Every attack grouped by family, each row with its aliases, norm and targeted support."""
     from .attacks import ATTACKS
 
-    rows = [("attack", "norm", "kind", "gradients", "targeted")]
+    header = ("attack", "aliases", "norm", "targeted")
+    groups: dict[str, list[tuple[str, ...]]] = {name: [] for name in _FAMILIES}
     for name, cls in ATTACKS.items():
-        rows.append(
-            (
-                name,
-                cls.norm.name,
-                cls.kind,
-                "yes" if cls.requires_grad else "no",
-                "yes" if cls.supports_targeted else "no",
-            )
+        row = (
+            name,
+            ", ".join(aliases(cls)) or "-",
+            cls.norm.name,
+            "yes" if cls.supports_targeted else "no",
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+        groups[family(cls)].append(row)
+    rows = [header, *(row for group in groups.values() for row in group)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+
+    out = [line(header)]
+    for title, group in groups.items():
+        if group:
+            out += ["", title[0].upper() + title[1:] + ":", *(line(row) for row in group)]
+    out += ["", 'Describe one: advlib attacks NAME. Arguments: --attack "LinfPGD(steps=100)".']
+    return "\n".join(out)
+
+
+def describe_attack(name: str) -> str:
+    """One attack: its class, aliases, family, signature, docstring summary and default cost."""
+    from .evaluation.specs import estimated_calls, lookup, signature_text
+
+    try:
+        cls = lookup(name, "advlib attacks")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    doc = inspect.getdoc(cls) or ""
+    summary = doc.split("\n\n")[0].replace("\n", " ")
+    lines = [
+        f"{cls.__name__}" + (f" (also: {', '.join(aliases(cls))})" if aliases(cls) else ""),
+        f"{family(cls)}; norm {cls.norm.name}; targeted criteria: "
+        + ("yes" if cls.supports_targeted else "no"),
+        "",
+        signature_text(cls),
+    ]
+    if summary:
+        lines += ["", summary]
+    try:
+        estimate = estimated_calls(cls())
+    except (TypeError, ValueError):  # an attack that needs arguments to be built
+        estimate = None
+    if estimate is not None:
+        per = "per sample and epsilon" if cls.kind != "minimization" else "per sample"
+        lines += ["", f"With its defaults: about {_cost(estimate)} {per}."]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,21 +232,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "attacks":
-            print(list_attacks())
+            print(describe_attack(args.name) if args.name else list_attacks())
         elif args.command == "demo":
-            demo(args.framework, args.out, args.samples, not args.no_progress)
+            demo(args.framework, args.out, args.samples, False if args.no_progress else None)
         elif args.command == "evaluate":
             evaluate_target(args)
         else:
             parser.print_help()
     except UsageError as error:
         print(f"advlib: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return error.exit_code
     return 0
 
 
 # ---------------------------------------------------------------------- demo
-def demo(framework: str | None, out: Path, samples: int | None, progress: bool) -> None:
+def demo(framework: str | None, out: Path, samples: int | None, progress: bool | None) -> None:
     from .evaluation.demo import installed_framework, run_demo
 
     framework = framework or installed_framework()
@@ -169,16 +268,16 @@ def demo(framework: str | None, out: Path, samples: int | None, progress: bool) 
 # ---------------------------------------------------------------------- evaluate
 def evaluate_target(args: argparse.Namespace) -> None:
     from .evaluation import evaluate
-    from .evaluation.specs import attack_names
+    from .evaluation.specs import resolve_attacks, resolve_epsilons
     from .models.base import Model
 
-    names = attack_names()
-    unknown = [name for name in args.attack if name not in names]
-    if unknown:
-        raise UsageError(
-            f"--attack: unknown attack {unknown[0]!r}; valid names: {', '.join(sorted(names))}"
-        )
+    specs = attack_specs(args.attack, args.attacks_file)
     epsilons = parse_eps(args.eps)
+    try:
+        attacks = resolve_attacks(specs, args.seed)
+        grids = resolve_epsilons(epsilons, attacks)
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
     function = load_function(args.target)
     try:
         returned = function()
@@ -192,14 +291,15 @@ def evaluate_target(args: argparse.Namespace) -> None:
             f"{args.target} returned a {type(model).__name__} as the model; wrap it, e.g. "
             "advlib.PyTorchModel(net.eval(), bounds=(0, 1))"
         )
+    announce_costs(specs, attacks, grids, _classes(model, data))
     try:
         report = evaluate(
             model,
             data,
-            list(args.attack),
+            dict(attacks),
             epsilons,
             batch_size=args.batch_size,
-            progress=not args.no_progress,
+            progress=False if args.no_progress else None,
             seed=args.seed,
             cascade=not args.individual,
         )
@@ -208,6 +308,77 @@ def evaluate_target(args: argparse.Namespace) -> None:
     report.model = f"{args.target} ({report.model})"
     print(report)
     print("wrote " + ", ".join(_write(report, args.out, "report")))
+
+
+def attack_specs(texts: Sequence[str], files: Sequence[Path]) -> list[AttackSpec]:
+    """The attacks of ``--attack`` and ``--attacks-file``, parsed (nothing built yet)."""
+    from .evaluation.specs import parse_attack, read_attacks_file
+
+    if not texts and not files:
+        raise UsageError(
+            "give at least one attack: --attack NAME (e.g. --attack LinfPGD or --attack "
+            '"L2CarliniWagnerAttack(steps=100)") or --attacks-file FILE'
+        )
+    try:
+        specs = [parse_attack(text, "--attack") for text in texts]
+        for path in files:
+            specs += read_attacks_file(path)
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    return specs
+
+
+def announce_costs(
+    specs: Sequence[AttackSpec],
+    attacks: Sequence[tuple[str, Attack]],
+    grids: dict[str, list[float]],
+    classes: int | None,
+) -> None:
+    """Before a run, on stderr: each attack's estimated model calls per sample, and for an
+    expensive one how to make it cheaper."""
+    from .evaluation.specs import cheaper, estimated_calls, expensive
+
+    for spec, (label, attack) in zip(specs, attacks, strict=True):
+        estimate = estimated_calls(attack, classes)
+        if estimate is None:
+            print(f"advlib: {label}: cost unknown", file=sys.stderr)
+            continue
+        runs = 1
+        if attack.kind != "minimization":
+            runs = max(sum(1 for eps in grids[attack.norm.name] if eps > 0), 1)
+        total = Calls()
+        total.add(estimate, runs)
+        per = f"per sample ({runs} epsilons)" if runs > 1 else "per sample"
+        print(f"advlib: {label}: about {_cost(total)} {per}", file=sys.stderr)
+        if expensive(total):
+            better = cheaper(spec, attack, classes)
+            print(
+                f"advlib: warning: {label} is expensive ({_cost(total)} per sample) and may run "
+                "for a long time"
+                + (f'; for a cheaper run: --attack "{better.text}"' if better else ""),
+                file=sys.stderr,
+            )
+
+
+def _cost(calls: Calls) -> str:
+    def count(n: int, what: str) -> str:
+        return f"{n:,} {what}" + ("" if n == 1 else "es" if what.endswith("s") else "s")
+
+    parts = [count(calls.gradient, "gradient call")] if calls.gradient else []
+    return " and ".join([*parts, count(calls.forward, "forward pass")])
+
+
+def _classes(model: Any, data: Any) -> int | None:
+    """The model's number of outputs, from one input of a pair of arrays (else None)."""
+    from .evaluation.data import is_pair, to_numpy
+
+    if not is_pair(data) or len(data[0]) == 0:
+        return None
+    try:
+        inputs, _ = model.to_tensor(to_numpy(data[0][:1], "inputs"), "inputs", floating=True)
+        return int(model(inputs).shape[-1])
+    except Exception:  # the user's model or data: evaluate reports problems properly
+        return None
 
 
 def parse_eps(values: Sequence[str]) -> list[float] | dict[str, list[float]]:
@@ -267,19 +438,21 @@ def load_function(target: str) -> Callable[[], Any]:
 
 # ---------------------------------------------------------------------- helpers
 def _write(report: Any, out: Path, stem: str) -> list[str]:
-    """JSON, CSV and (with matplotlib) PNG files of a report; the paths written."""
+    """JSON, CSV and PNG files of a report; the paths written. A plot that fails is an error
+    (exit code 1), not a skipped file."""
+    paths = [out / f"{stem}.json", out / f"{stem}.csv", out / f"{stem}.png"]
     try:
         out.mkdir(parents=True, exist_ok=True)
-        paths = [out / f"{stem}.json", out / f"{stem}.csv"]
         report.to_json(paths[0])
         report.to_csv(paths[1])
-        try:
-            report.plot(out / f"{stem}.png")
-            paths.append(out / f"{stem}.png")
-        except ImportError as error:
-            print(f"advlib: no plot: {error}", file=sys.stderr)
     except OSError as error:
         raise UsageError(f"--out: cannot write to {out}: {error}") from None
+    try:
+        report.plot(paths[2])
+    except Exception as error:  # matplotlib's failures have many types: report any
+        raise UsageError(
+            f"cannot write the plot {paths[2]}: {type(error).__name__}: {error}", exit_code=1
+        ) from None
     return [str(p) for p in paths]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,10 @@ import pytest
 from helpers import available
 
 import advlib
+from advlib import _progress
 from advlib._tensors import atleast_kd
-from advlib.attacks import MinimizationAttack
-from advlib.norms import l2
+from advlib.attacks import FixedEpsilonAttack, MinimizationAttack
+from advlib.norms import l2, linf
 
 LINF = [0.0, 0.05, 0.1, 0.2]
 
@@ -324,18 +327,80 @@ def test_table_shows_every_attack_and_epsilon(data: tuple[np.ndarray, np.ndarray
     assert f"{100 * fgsm[2]:.1f}" in table
 
 
-def test_no_progress_output_off_a_terminal(
+class _Slow(FixedEpsilonAttack):
+    """Test-only attack that only takes time: ``steps`` iterations of ``pause`` seconds,
+    counted through advlib._progress.steps like every attack's loops; returns the inputs."""
+
+    norm = linf
+    requires_grad = False
+
+    def __init__(self, steps: int = 12, pause: float = 0.03) -> None:
+        self.steps = steps
+        self.pause = pause
+
+    def perturb(self, model: Any, inputs: Any, criterion: Any, epsilon: float) -> Any:
+        for _ in _progress.steps(self.steps):
+            time.sleep(self.pause)
+        return inputs
+
+
+def _percentages(err: str) -> list[int]:
+    return [int(p) for p in re.findall(r"(\d+)%\|", err)]
+
+
+def test_progress_moves_during_a_single_batch(
     capsys: pytest.CaptureFixture[str], data: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    advlib.evaluate(torch_model(), data, ["FGSM"], LINF, progress=True)
+    """Arrays without batch_size are one batch: the bar still moves inside each attack."""
+    x, y = data
+    attacks = {"first": _Slow(), "second": _Slow(steps=3)}
+    advlib.evaluate(torch_model(), (x, y), attacks, [0.0, 0.1, 0.2], progress=True)
+    err = capsys.readouterr().err
+    seen = _percentages(err)
+    assert "evaluate" in err and seen[-1] == 100, err
+    assert any(0 < p < 50 for p in seen), err  # inside the first attack
+    assert seen == sorted(seen)
+
+
+def test_progress_counts_the_batches_of_split_data(
+    capsys: pytest.CaptureFixture[str], data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    x, y = data
+    batches = [(x[:64], y[:64]), (x[64:], y[64:])]
+    advlib.evaluate(torch_model(), batches, {"slow": _Slow(4)}, [0.1], batch_size=20, progress=True)
+    err = capsys.readouterr().err
+    assert _percentages(err)[-1] == 100 and "[" in err, err
+    # Data of unknown length: a bar without a percentage, and no error.
+    generator = ((x[i : i + 48], y[i : i + 48]) for i in range(0, len(y), 48))
+    advlib.evaluate(torch_model(), generator, {"slow": _Slow(2)}, [0.1], progress=True)
+    err = capsys.readouterr().err
+    assert "evaluate" in err and not _percentages(err), err
+
+
+def test_no_progress_output_when_off_or_unwatched(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    data: tuple[np.ndarray, np.ndarray],
+) -> None:
+    attacks = {"slow": _Slow(steps=2, pause=0.0), "FGSM": "FGSM"}
+    advlib.evaluate(torch_model(), data, attacks, LINF)  # None: stderr is not a terminal
     assert capsys.readouterr().err == ""
+    monkeypatch.setattr(_progress, "interactive", lambda: True)
+    advlib.evaluate(torch_model(), data, attacks, LINF, progress=False)
+    assert capsys.readouterr().err == ""
+    advlib.evaluate(torch_model(), data, attacks, LINF)  # somebody watches: shown
+    assert _percentages(capsys.readouterr().err)[-1] == 100
+    with pytest.raises(TypeError, match="progress: expected True, False or None"):
+        advlib.evaluate(torch_model(), data, attacks, LINF, progress="yes")
 
 
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize(
     ("attacks", "epsilons", "error", "message"),
     [
-        (["NoSuchAttack"], LINF, ValueError, "valid names: .*FGSM.*LinfPGD"),
+        (["Xyzzy"], LINF, ValueError, "valid names include .*FGSM.*PGD"),
+        (["LinfPDG"], LINF, ValueError, "did you mean 'LinfPGD'"),
+        (["LinfPGD(steps=range(3))"], LINF, ValueError, "is not a literal"),
         ([advlib.attacks.LinfPGD], LINF, TypeError, "pass an instance"),
         ([], LINF, ValueError, "at least one attack"),
         (["FGSM"], [-0.1], ValueError, ">= 0"),

@@ -44,17 +44,15 @@ def is_pair(data: Any) -> bool:
     )
 
 
-def count_batches(data: Any, batch_size: int | None) -> int | None:
-    """The number of batches :func:`iter_batches` yields, when known without iterating."""
+def progress_total(data: Any) -> tuple[int | None, str]:
+    """The units :func:`iter_pieces` counts in all, and their name: samples for a pair of
+    arrays, the data's batches when it has a length, else ``(None, "batch")`` (unknown)."""
     if is_pair(data):
-        n = len(data[0])
-        return 1 if batch_size is None else max(1, math.ceil(n / batch_size))
-    if batch_size is not None:
-        return None  # batches of the data may be split
+        return len(data[0]), "sample"
     try:
-        return len(data)
+        return len(data), "batch"
     except TypeError:
-        return None
+        return None, "batch"
 
 
 def iter_batches(data: Any, batch_size: int | None) -> Iterator[Batch]:
@@ -65,6 +63,15 @@ def iter_batches(data: Any, batch_size: int | None) -> Iterator[Batch]:
         batch_size: the largest batch to yield; larger batches of ``data`` are split.
             None keeps the data's own batches (a pair of arrays is one batch).
     """
+    for inputs, labels, _ in iter_pieces(data, batch_size):
+        yield inputs, labels
+
+
+def iter_pieces(
+    data: Any, batch_size: int | None
+) -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
+    """The batches of :func:`iter_batches`, each with its share of :func:`progress_total`:
+    its number of samples for a pair of arrays, else its fraction of the data's batch."""
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     ):
@@ -74,7 +81,8 @@ def iter_batches(data: Any, batch_size: int | None) -> Iterator[Batch]:
         _check_lengths(len(inputs), len(labels), "data")
         step = len(inputs) if batch_size is None else batch_size
         for start in range(0, len(inputs), max(step, 1)):
-            yield check_batch(inputs[start : start + step], labels[start : start + step], "data")
+            x, y = check_batch(inputs[start : start + step], labels[start : start + step], "data")
+            yield x, y, len(y)
         return
     if isinstance(data, str | bytes | dict) or not hasattr(data, "__iter__"):
         raise TypeError(
@@ -89,9 +97,10 @@ def iter_batches(data: Any, batch_size: int | None) -> Iterator[Batch]:
                 + (f" of length {len(batch)})" if isinstance(batch, tuple | list) else ")")
             )
         inputs, labels = check_batch(batch[0], batch[1], f"data (batch {index})")
-        step = len(inputs) if batch_size is None else batch_size
-        for start in range(0, len(inputs), max(step, 1)):
-            yield inputs[start : start + step], labels[start : start + step]
+        step = max(len(inputs) if batch_size is None else batch_size, 1)
+        pieces = max(math.ceil(len(inputs) / step), 1)
+        for start in range(0, len(inputs), step):
+            yield inputs[start : start + step], labels[start : start + step], 1 / pieces
 
 
 def check_batch(inputs: Any, labels: Any, where: str) -> Batch:

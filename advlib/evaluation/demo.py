@@ -45,14 +45,15 @@ def demo_attacks() -> tuple[dict[str, Attack], dict[str, list[float]]]:
 
 
 def run_demo(
-    framework: str, samples: int | None = None, progress: bool = True
+    framework: str, samples: int | None = None, progress: bool | None = None
 ) -> dict[str, RobustnessReport]:
     """Evaluate the standard and the adversarially trained zoo CNN; reports by model name.
 
     Args:
         framework: "torch", "tensorflow" or "jax".
         samples: evaluate only the first ``samples`` test images (default: all 359).
-        progress: show progress bars in a terminal.
+        progress: progress bars: None (default) when somebody watches (a terminal or a
+            notebook), True always, False never.
     """
     from .. import zoo
 

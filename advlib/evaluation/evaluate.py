@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .. import _progress
 from ..attacks import _diagnostics as diagnostics
-from ..attacks.base import Attack, check_inputs, check_outputs
+from ..attacks.base import Attack, check_inputs, check_model, check_outputs
 from ..criteria import Misclassification
 from ..models.base import Model
 from .counting import Calls, CountingModel
-from .data import count_batches, is_pair, iter_batches, to_numpy
+from .data import iter_pieces, progress_total, to_numpy
 from .report import AttackSummary, RobustnessReport
 from .specs import resolve_attacks, resolve_epsilons
 
@@ -28,7 +26,7 @@ def evaluate(
     epsilons: Any,
     *,
     batch_size: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     seed: int | None = 0,
     cascade: bool = True,
 ) -> RobustnessReport:
@@ -41,7 +39,9 @@ def evaluate(
             ``tf.data.Dataset`` or any iterable of ``(inputs, labels)`` batches. Inputs are
             batches (N, ...) within the model's bounds, labels class indices of shape (N,).
         attacks: an attack, an attack name from :data:`advlib.attacks.ATTACKS` or an alias
-            such as ``"FGSM"`` / ``"LinfPGD"`` (built with its defaults), a list of them, or a
+            such as ``"FGSM"`` / ``"LinfPGD"`` (built with its defaults), a name with keyword
+            arguments such as ``"L2CarliniWagnerAttack(steps=100, binary_search_steps=5)"``
+            (literal values only; see :mod:`advlib.evaluation.specs`), a list of them, or a
             ``{label: attack}`` dict to choose the labels in the report.
         epsilons: the budgets: a number or list of numbers when all attacks share one norm, else
             a dict with one list per norm, e.g. ``{"linf": [0, 8/255], "l2": [0, 0.5]}``.
@@ -50,8 +50,9 @@ def evaluate(
         batch_size: the largest batch an attack sees, which bounds memory; batches of ``data``
             are split to fit. Default None: the data's own batches (a pair of arrays is one
             batch).
-        progress: a tqdm progress bar with an ETA, shown when stderr is a terminal and tqdm is
-            installed (default True); False never shows one.
+        progress: a progress bar over samples x attacks with an ETA, moving during every
+            attack's iterations: None (the default) shows it when somebody watches (stderr is a
+            terminal, or a notebook), True always, False never.
         seed: given to every attack that takes a seed: named attacks are built with it, and
             instances whose seed is None are copied with it (instances are never changed, and
             an instance's own seed wins). Each batch is attacked with the same seed, exactly
@@ -66,28 +67,31 @@ def evaluate(
         A :class:`RobustnessReport` (``print(report)`` for the table). Samples the model
         misclassifies count as not robust and are never attacked.
     """
-    if not isinstance(model, Model):
-        raise TypeError(
-            "model: expected an advlib model wrapper (PyTorchModel, TensorFlowModel, JAXModel, "
-            f"NumPyModel), got {type(model).__module__}.{type(model).__name__}"
-        )
+    check_model(model)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"seed: expected an int or None, got {seed!r}")
+    _progress.check_progress(progress)
     specs = resolve_attacks(attacks, seed)
     grids = resolve_epsilons(epsilons, specs)
     totals = _Totals(
         {label: _AttackTotals(len(grids[a.norm.name])) for label, a in specs},
         {norm: np.zeros(len(grid), np.int64) for norm, grid in grids.items()},
+        {norm: _BlackBoxTotals(len(grid)) for norm, grid in grids.items()},
     )
     counting = CountingModel(model)
     start = time.perf_counter()
-    with _progress_bar(progress, data, batch_size) as bar:
-        for x, y in iter_batches(data, batch_size):
+    units, unit = progress_total(data)
+    bar = _progress.Progress(
+        None if units is None else units * len(specs), "evaluate", unit, enabled=progress
+    )
+    with bar.activate():
+        for x, y, share in iter_pieces(data, batch_size):
             if totals.n == 0 and len(y) > 0:
                 totals.warnings.extend(_model_checks(model, x, y))
-            _evaluate_batch(counting, x, y, specs, grids, cascade, totals, bar)
-            bar.update(len(y) if is_pair(data) else 1)
+            _evaluate_batch(counting, x, y, specs, grids, cascade, totals, (bar, share))
     seconds = time.perf_counter() - start
+    for norm, grid in grids.items():
+        totals.warnings.extend(totals.black_box[norm].messages(grid, norm))
     diagnostics.warn(dict.fromkeys(totals.warnings), "evaluate")
     from .. import __version__
 
@@ -140,9 +144,35 @@ class _AttackTotals:
 
 
 @dataclass
+class _BlackBoxTotals:
+    """Per epsilon: samples that survived every white-box attack, and how many of those a
+    black-box attack fooled (for :func:`~advlib.attacks._diagnostics.black_box_significance`)."""
+
+    epsilons: int
+    robust: np.ndarray = field(init=False)
+    fooled: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.robust = np.zeros(self.epsilons, np.int64)
+        self.fooled = np.zeros(self.epsilons, np.int64)
+
+    def add(self, white_robust: np.ndarray, black_broken: np.ndarray) -> None:
+        self.robust += white_robust.sum(axis=1)
+        self.fooled += (white_robust & black_broken).sum(axis=1)
+
+    def messages(self, grid: list[float], norm: str) -> list[str]:
+        found = (
+            diagnostics.black_box_significance(int(r), int(f), epsilon=eps, norm=norm)
+            for eps, r, f in zip(grid, self.robust, self.fooled, strict=True)
+        )
+        return [message for message in found if message is not None]
+
+
+@dataclass
 class _Totals:
     attacks: dict[str, _AttackTotals]
     worst: dict[str, np.ndarray]
+    black_box: dict[str, _BlackBoxTotals]
     n: int = 0
     correct: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -156,29 +186,35 @@ def _evaluate_batch(
     grids: dict[str, list[float]],
     cascade: bool,
     totals: _Totals,
-    bar: Any,
+    progress: tuple[_progress.Progress, float],
 ) -> None:
+    """Attack one batch with every attack; ``progress`` is the bar and the batch's share of
+    it per attack."""
+    bar, share = progress
     correct = _clean_correct(model.inner, x, y)
     totals.n += len(y)
     totals.correct += int(correct.sum())
     for norm, grid in grids.items():
         eps = np.asarray(grid)
         worst = np.tile(correct, (len(grid), 1))  # (epsilons, samples): robust so far
-        after_white_box: np.ndarray | None = None
+        # Samples every white-box attack ran on and failed; samples a black-box attack broke.
+        white_robust = np.tile(correct, (len(grid), 1)) & (eps > 0)[:, None]
+        black_broken = np.zeros_like(white_robust)
+        white, black = False, False
         for label, attack in specs:
             if attack.norm.name != norm:
                 continue
-            bar.set_postfix_str(label, refresh=True)
             candidates = worst if cascade else np.tile(correct, (len(grid), 1))
             # A zero budget leaves the inputs unchanged: nothing to attack there.
             targets = candidates & (eps > 0)[:, None]
             t = totals.attacks[label]
             before, start = model.calls.copy(), time.perf_counter()
-            if attack.kind == "minimization":
-                broken, distances = _run_minimization(model, attack, x, y, targets, eps)
-                t.distances.append(np.where(correct, distances, 0.0))
-            else:
-                broken = _run_fixed(model, attack, x, y, targets, eps)
+            with bar.portion(share):
+                if attack.kind == "minimization":
+                    broken, distances = _run_minimization(model, attack, x, y, targets, eps)
+                    t.distances.append(np.where(correct, distances, 0.0))
+                else:
+                    broken = _run_fixed(model, attack, x, y, targets, eps, bar)
             t.seconds += time.perf_counter() - start
             t.calls.add(model.calls.minus(before))
             t.attacked += int(targets.any(axis=0).sum())
@@ -186,11 +222,13 @@ def _evaluate_batch(
             t.robust += robust.sum(axis=1)
             worst = worst & robust
             if attack.requires_grad:
-                after_white_box = worst
-        if after_white_box is not None and worst is not after_white_box:
-            message = diagnostics.black_box_check(after_white_box.ravel(), worst.ravel())
-            if message is not None:
-                totals.warnings.append(message)
+                white_robust &= targets & ~broken
+                white = True
+            else:
+                black_broken |= broken
+                black = True
+        if white and black:
+            totals.black_box[norm].add(white_robust, black_broken)
         totals.worst[norm] += worst.sum(axis=1)
 
 
@@ -232,21 +270,21 @@ def _run_fixed(
     y: np.ndarray,
     candidates: np.ndarray,
     eps: np.ndarray,
+    bar: _progress.Progress,
 ) -> np.ndarray:
-    """Which candidates the attack breaks, per epsilon; epsilons whose candidates are the same
-    samples share one call."""
+    """Which candidates the attack breaks, per epsilon: one call per epsilon with candidates,
+    each an equal part of the bar's current portion. (One call per epsilon rather than one for
+    several: the attack's run at each epsilon then owns its portion whether or not the attack
+    call splits portions among its runs, and a fresh generator per run draws the same numbers
+    either way.)"""
     broken = np.zeros_like(candidates)
-    groups: dict[bytes, list[int]] = {}
-    for j, mask in enumerate(candidates):
-        groups.setdefault(mask.tobytes(), []).append(j)
-    for indices in groups.values():
-        mask = candidates[indices[0]]
-        if not mask.any():
-            continue
-        rows, m = _subset(mask, model.compile_enabled)
-        result = attack(model, x[rows], y[rows], epsilons=[float(eps[j]) for j in indices])
-        success = to_numpy(result.success, "success").astype(bool)[:, :m]
-        broken[np.ix_(np.asarray(indices), rows[:m])] = success
+    rows_to_attack = [j for j, mask in enumerate(candidates) if mask.any()]
+    each = bar.share / max(len(rows_to_attack), 1)
+    for j in rows_to_attack:
+        rows, m = _subset(candidates[j], model.compile_enabled)
+        with bar.portion(each):
+            result = attack(model, x[rows], y[rows], epsilons=float(eps[j]))
+        broken[j, rows[:m]] = to_numpy(result.success, "success").astype(bool)[:m]
     return broken
 
 
@@ -291,32 +329,3 @@ def _subset(mask: np.ndarray, pad: bool) -> tuple[np.ndarray, int]:
         return selected, m
     size = min(1 << (m - 1).bit_length(), len(mask))
     return np.concatenate([selected, np.full(size - m, selected[0])]), m
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
-        pass
-
-
-@contextmanager
-def _progress_bar(progress: bool, data: Any, batch_size: int | None) -> Iterator[Any]:
-    """A tqdm bar over samples (or batches, when the data's size is unknown)."""
-    bar: Any = _NoBar()
-    if progress and sys.stderr is not None and sys.stderr.isatty():
-        try:
-            from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
-        except ImportError:
-            tqdm = None
-        if tqdm is not None:
-            if is_pair(data):
-                bar = tqdm(total=len(data[0]), unit="sample", desc="evaluate")
-            else:
-                bar = tqdm(total=count_batches(data, batch_size), unit="batch", desc="evaluate")
-    try:
-        yield bar
-    finally:
-        if not isinstance(bar, _NoBar):
-            bar.close()

@@ -1,4 +1,4 @@
-"""Robust-accuracy curves of a report, drawn with matplotlib (an optional dependency).
+"""Robust-accuracy curves of a report, drawn with matplotlib.
 
 Uses matplotlib's object-oriented API with the Agg canvas, so plotting never changes the
 user's pyplot backend or opens a window.
@@ -23,7 +23,8 @@ def plot_report(report: RobustnessReport, path: str | Path | None) -> Any:
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(
-            "RobustnessReport.plot needs matplotlib, an optional dependency: pip install matplotlib"
+            "RobustnessReport.plot needs matplotlib, a dependency of advlib that is missing "
+            "here: pip install matplotlib"
         ) from None
     norms = list(report.epsilons)
     figure = Figure(figsize=(5.0 * len(norms), 3.8), layout="constrained")
