@@ -9,6 +9,7 @@ and EAD return all-zero images where they fail, which clipping can turn into acc
 
 from __future__ import annotations
 
+import inspect
 import types
 from typing import Any
 
@@ -22,7 +23,7 @@ torch = pytest.importorskip("torch")
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
-N = 200  # 2 points = 4 samples
+N = 359  # the whole bundled test split; 2 points = 7 samples
 #: (Foolbox name, constructor arguments shared by both libraries, epsilons). Budgets where the
 #: trained CNN is partly robust, so both libraries' rates are informative; step counts small
 #: enough for CI but large enough that the attacks converge.
@@ -60,7 +61,12 @@ CASES: list[tuple[str, dict[str, Any], list[float]]] = [
 
 
 def user_script(
-    fb: types.ModuleType, net: Any, images: Any, labels: Any, name: str, kwargs: dict[str, Any],
+    fb: types.ModuleType,
+    net: Any,
+    images: Any,
+    labels: Any,
+    name: str,
+    kwargs: dict[str, Any],
     epsilons: list[float],
 ) -> tuple[float, np.ndarray]:
     """What a Foolbox user writes: wrap, check accuracy, attack, read the results.
@@ -92,15 +98,43 @@ def digits() -> tuple[Any, Any, Any]:
     return net, torch.as_tensor(x[:N]), torch.as_tensor(y[:N])
 
 
+#: Attacks that draw random numbers (random starts, random walks): Foolbox draws from torch's
+#: generator, advlib from its seed, so borderline samples differ by chance; there advlib must be
+#: at least as strong (within 2 points).
+RANDOM = {
+    "LinfPGD", "PGD", "LinfProjectedGradientDescentAttack", "L2PGD",
+    "L2ProjectedGradientDescentAttack", "L1PGD", "L1ProjectedGradientDescentAttack",
+    "HopSkipJumpAttack", "BoundaryAttack",
+}  # fmt: skip
+#: Deterministic attacks where advlib is measurably stronger than Foolbox, and why; there too
+#: advlib must be at least as strong. Every other attack agrees within 2 points both ways.
+STRONGER = {
+    # advlib projects exactly onto the L1 ball; Foolbox rescales the perturbation (a point of
+    # the ball, but not the nearest one), which wastes part of every step.
+    "L1BasicIterativeAttack": "exact L1 projection",
+    "L1MomentumIterativeFastGradientMethod": "exact L1 projection",
+    # Foolbox's L1 FMN stalls on 17% of the digits (0.83 at eps 4 and 8); advlib's reaches 1.0.
+    "L1FMNAttack": "Foolbox's L1 FMN stalls",
+    # +3 points at eps 0.5 (0.47 vs 0.44): smaller minimal perturbations than Foolbox's.
+    "L2FMNAttack": "smaller minimal perturbations",
+    # +2.5 points at eps 2 (0.48 vs 0.45): smaller minimal perturbations than Foolbox's.
+    "EADAttack": "smaller minimal perturbations",
+}
+
+
 @pytest.mark.parametrize(("name", "kwargs", "epsilons"), CASES, ids=[c[0] for c in CASES])
 def test_same_script_same_success_rates(
     digits: tuple[Any, Any, Any], name: str, kwargs: dict[str, Any], epsilons: list[float]
 ) -> None:
     net, images, labels = digits
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # Foolbox draws from torch's global generator
     clean_fb, rates_fb = user_script(fb_reference, net, images, labels, name, kwargs, epsilons)
-    clean_ours, rates_ours = user_script(advlib, net, images, labels, name, kwargs, epsilons)
+    # advlib's random attacks take a seed (Foolbox's have none): the one addition to the script.
+    seeded = "seed" in inspect.signature(getattr(advlib.attacks, name)).parameters
+    ours = {**kwargs, "seed": 0} if seeded else kwargs
+    clean_ours, rates_ours = user_script(advlib, net, images, labels, name, ours, epsilons)
     assert clean_ours == pytest.approx(clean_fb)
-    assert np.all(np.abs(rates_ours - rates_fb) <= 0.02), (
-        f"{name}: success rates advlib {rates_ours} vs Foolbox {rates_fb} at {epsilons}"
-    )
+    message = f"{name}: success rates advlib {rates_ours} vs Foolbox {rates_fb} at {epsilons}"
+    assert np.all(rates_ours >= rates_fb - 0.02), message
+    if name not in STRONGER and name not in RANDOM:
+        assert np.all(rates_ours <= rates_fb + 0.02), message
