@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
 from . import zoo
+from ._warnings import warn_user
 from .attacks.base import check_inputs, check_model, check_outputs
 from .criteria.base import bind_classes
 from .models.base import Model, make_bounds
@@ -99,10 +99,9 @@ def _rows(index: Any, batchsize: Any, available: int) -> np.ndarray:
         if least is not None and value < least:
             raise ValueError(f"{name}: expected an int >= {least}, got {value}")
     if batchsize > available:
-        warnings.warn(
+        warn_user(
             f"samples: the digits test split holds {available} images; batchsize={batchsize} "
-            "repeats some of them",
-            stacklevel=3,
+            "repeats some of them"
         )
     return np.arange(int(index), int(index) + int(batchsize)) % available
 

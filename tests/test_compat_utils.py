@@ -352,6 +352,9 @@ def test_dir_lists_the_public_names_and_no_helpers() -> None:
     assert not hasattr(advlib, "Any") and not hasattr(advlib, "annotations")
     lazy = {"PyTorchModel", "TensorFlowModel", "JAXModel", "NumPyModel"}
     assert all(hasattr(advlib, name) for name in set(_FOOLBOX_TOP_LEVEL) - lazy)
+    models = dir(advlib.models)
+    assert lazy | {"Model", "TransformBoundsWrapper"} <= set(models)
+    assert not {"Any", "TYPE_CHECKING", "annotations", "importlib"} & set(models)
 
 
 @pytest.mark.numpy

@@ -4,7 +4,6 @@ starting points, and the binary search towards the decision boundary. All batche
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import eagerpy as ep
@@ -12,6 +11,7 @@ import numpy as np
 
 from .. import _progress as progress
 from .._tensors import atleast_kd, dtype_name
+from .._warnings import warn_user
 from ..criteria import Criterion
 from ..models.base import Model
 from ..norms import Norm, linf
@@ -36,10 +36,8 @@ def check_tensorboard(value: Any) -> None:
     """Foolbox's ``tensorboard`` argument (False: no logs, None or a folder: logs there).
     advlib writes no TensorBoard logs: False and None pass silently, anything else warns."""
     if value is not None and value is not False:
-        warnings.warn(
-            f"tensorboard: advlib writes no TensorBoard logs; tensorboard={value!r} is ignored",
-            UserWarning,
-            stacklevel=3,  # the line that constructs the attack
+        warn_user(
+            f"tensorboard: advlib writes no TensorBoard logs; tensorboard={value!r} is ignored"
         )
 
 

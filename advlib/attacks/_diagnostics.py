@@ -10,15 +10,13 @@ evaluation helper can call them the same way.
 from __future__ import annotations
 
 import math
-import sys
-import warnings
 from collections.abc import Iterable
-from types import FrameType
 
 import eagerpy as ep
 import numpy as np
 
 from .._tensors import crossentropy_sum, flat_batch
+from .._warnings import warn_user
 from ..criteria import Criterion
 from ..models.base import Model
 
@@ -198,29 +196,11 @@ def binomial_tail(k: int, n: int, p: float) -> float:
     return min(total, 1.0)
 
 
-def warn(messages: Iterable[str], source: str, stacklevel: int = 3) -> None:
+def warn(messages: Iterable[str], source: str) -> None:
     """Emit ``messages`` as :class:`GradientMaskingWarning`, attributed to the first caller
-    outside advlib (the user's line), however deep inside advlib this is called;
-    ``stacklevel`` is a lower bound kept for existing callers."""
-    level = max(stacklevel, _user_stacklevel())
+    outside advlib (the user's line)."""
     for message in messages:
-        warnings.warn(f"{source}: {message}", GradientMaskingWarning, stacklevel=level)
-
-
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` of the innermost frame outside the advlib package, for a
-    ``warnings.warn`` called from the function that calls this one."""
-    frame = sys._getframe(2)  # the caller of the function calling warnings.warn
-    level = 2
-    while frame is not None and _in_advlib(frame):
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    return level
-
-
-def _in_advlib(frame: FrameType) -> bool:
-    name = frame.f_globals.get("__name__", "")
-    return isinstance(name, str) and (name == "advlib" or name.startswith("advlib."))
+        warn_user(f"{source}: {message}", GradientMaskingWarning)
 
 
 def host_mask(t: ep.Tensor) -> np.ndarray:

@@ -24,9 +24,6 @@ import functools
 import inspect
 import math
 import numbers
-import os
-import sys
-import warnings
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -48,6 +45,7 @@ from .._tensors import (
     kind_of_dtype,
     name_of_dtype,
 )
+from .._warnings import warn_user
 from ..criteria import Criterion, Misclassification
 from ..criteria.base import foolbox_criterion_error, is_foolbox
 from ..criteria.labels import split_labels
@@ -833,17 +831,6 @@ def warn_large_epsilons(
             "limits nothing. Was it given in 0-255 pixel units? Then scale it to the bounds: "
             f"epsilon * {upper - lower:g} / 255 (e.g. 8/255 for bounds (0, 1))"
         )
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
-def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
-    """``warnings.warn`` attributed to the first caller outside advlib: the user's line."""
-    frame, level = sys._getframe(1), 2
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
 
 
 def check_inputs(x: ep.Tensor, model: Model) -> ep.Tensor:

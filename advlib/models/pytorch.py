@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -10,6 +9,7 @@ import eagerpy as ep
 import numpy as np
 import torch
 
+from .._warnings import warn_user
 from .base import FrameworkModel, LossFn, StepFn
 from .outputs import OutputSelector
 
@@ -60,10 +60,9 @@ class PyTorchModel(FrameworkModel):
         # Modules that own buffers: in training mode they may update them (batch norm).
         self._stateful = _modules_with_buffers(model)
         if getattr(model, "training", False):
-            warnings.warn(
+            warn_user(
                 "PyTorchModel: the module is in training mode (dropout and batch-norm "
-                "statistics change the outputs); call model.eval() before attacking it",
-                stacklevel=2,
+                "statistics change the outputs); call model.eval() before attacking it"
             )
 
     @property
