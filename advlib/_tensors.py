@@ -17,7 +17,7 @@ from typing import Any
 import eagerpy as ep
 import numpy as np
 
-Tree = Any  # an ep.Tensor, or a tuple / list / dict of trees
+Tree = Any  # an ep.Tensor, or a tuple / NamedTuple / list / dict of trees
 
 
 def framework_of(value: Any) -> str | None:
@@ -65,6 +65,8 @@ def name_of_dtype(dtype: Any) -> str:
 
 def map_tree(fn: Callable[[Any], Any], tree: Tree) -> Tree:
     """Apply ``fn`` to every leaf of a tuple / list / dict tree."""
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a NamedTuple (step state)
+        return type(tree)(*(map_tree(fn, item) for item in tree))
     if isinstance(tree, tuple | list):
         return type(tree)(map_tree(fn, item) for item in tree)
     if isinstance(tree, dict):

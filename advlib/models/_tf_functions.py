@@ -21,8 +21,8 @@ Structure = Hashable
 
 def flatten(tree: Any, leaves: list[Any]) -> Structure:
     """Append the tensors of ``tree`` to ``leaves``; return its structure (hashable)."""
-    if isinstance(tree, tuple | list):
-        return (type(tree).__name__, tuple(flatten(item, leaves) for item in tree))
+    if isinstance(tree, tuple | list):  # tuple, list or NamedTuple (a step's named state)
+        return (type(tree), tuple(flatten(item, leaves) for item in tree))
     if isinstance(tree, tf.Tensor | tf.Variable):
         leaves.append(tree)
         return "T"
@@ -33,11 +33,13 @@ def unflatten(structure: Structure, leaves: Any) -> Any:
     """Rebuild the tree of ``structure`` from an iterator over its tensors."""
     if structure == "T":
         return next(leaves)
-    kind, content = cast(tuple[str, Any], structure)
+    kind, content = cast(tuple[Any, Any], structure)
     if kind == "static":
         return content
     items = [unflatten(item, leaves) for item in content]
-    return tuple(items) if kind == "tuple" else items
+    if kind is list:
+        return items
+    return kind(*items) if hasattr(kind, "_fields") else kind(items)
 
 
 class _Traces:
