@@ -2,6 +2,7 @@
 
 >>> import advlib
 >>> model = advlib.PyTorchModel(net.eval(), bounds=(0, 1))          # doctest: +SKIP
+>>> model = advlib.wrap(net.eval(), bounds=(0, 1))  # the same, from the type  # doctest: +SKIP
 >>> raw, clipped, success = advlib.attacks.LinfPGD()(model, x, y, epsilons=[2/255, 8/255])
 ...                                                                 # doctest: +SKIP
 
@@ -23,11 +24,15 @@ from .criteria import (
 )
 from .distances import Distance
 from .evaluation import RobustnessReport, evaluate
-from .models import Model
+from .models import Model, wrap
+from .models import registry as _registry
 from .utils import accuracy, samples
 
 if _typing.TYPE_CHECKING:
-    from .models import JAXModel, NumPyModel, PyTorchModel, TensorFlowModel
+    from .models import JAXModel as JAXModel
+    from .models import NumPyModel as NumPyModel
+    from .models import PyTorchModel as PyTorchModel
+    from .models import TensorFlowModel as TensorFlowModel
 
 __version__ = "0.1.0"
 
@@ -36,14 +41,10 @@ __all__ = [
     "AttackResult",
     "Criterion",
     "Distance",
-    "JAXModel",
     "Misclassification",
     "Model",
-    "NumPyModel",
-    "PyTorchModel",
     "RobustnessReport",
     "TargetedMisclassification",
-    "TensorFlowModel",
     "TopKMisclassification",
     "__version__",
     "accuracy",
@@ -58,14 +59,17 @@ __all__ = [
     "samples",
     "types",
     "utils",
+    "wrap",
     "zoo",
 ]
-
-_MODELS = ("PyTorchModel", "TensorFlowModel", "JAXModel", "NumPyModel")
+_BASE = tuple(__all__)
+# The wrapper of every registered model kind (PyTorchModel, TensorFlowModel, JAXModel,
+# NumPyModel, ...), imported from advlib.models when first used.
+__all__ += sorted(_registry.wrapper_names())
 
 
 def __getattr__(name: str) -> _typing.Any:
-    if name in _MODELS:
+    if name in _registry.wrapper_names():
         return getattr(models, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -74,4 +78,4 @@ def __dir__() -> list[str]:
     # The public names (the lazily imported wrappers included) and the module's own dunders,
     # so completion offers what exists and hides helpers.
     dunders = [name for name in globals() if name.startswith("__") and name.endswith("__")]
-    return sorted({*__all__, *dunders})
+    return sorted({*_BASE, *_registry.wrapper_names(), *dunders})

@@ -1,17 +1,18 @@
 """Small helpers over EagerPy tensors that every layer shares.
 
-Framework types are recognised by their module name. The few framework fast paths here
-(:func:`l2_rows`, :func:`clip_between`, :func:`crossentropy_sum`) exist because PyTorch runs
+Framework types are recognised by their root module name, through the framework registry
+(:mod:`advlib.models.registry`), cached per type. A few ops have fused forms that a backend
+registers (:func:`l2_rows`, :func:`clip_between`, :func:`crossentropy_sum`): PyTorch runs
 eagerly and pays for every intermediate tensor and autograd node, where XLA fuses the generic
-form inside compiled steps, and because TensorFlow's fused cross-entropy beats the generic
-form (measured, see :func:`crossentropy_sum`). A framework is imported only when handed one
-of its tensors.
+form inside compiled steps, and TensorFlow's fused cross-entropy beats the generic form
+(measured, see :func:`crossentropy_sum`). A framework is imported only when handed one of its
+tensors.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import eagerpy as ep
@@ -19,21 +20,39 @@ import numpy as np
 
 Tree = Any  # an ep.Tensor, or a tuple / NamedTuple / list / dict of trees
 
+_MISSING: Any = object()
+# The registry's per-type backend cache, bound on first use (advlib.models imports this
+# module, so the registry cannot be imported here); read inline by framework_of and _fused,
+# which run in every model call and attack step.
+_by_type: dict[type, Any] = {}
+
+
+def _lookup(cls: type) -> Any:
+    """The backend of type ``cls`` from the registry, binding its cache to ``_by_type``."""
+    global _by_type
+    from .models import registry
+
+    _by_type = registry.type_cache()
+    return registry.backend_of_type(cls)
+
 
 def framework_of(value: Any) -> str | None:
-    """The framework a raw tensor belongs to ("torch", "tensorflow", "jax", "numpy"), or None."""
+    """The backend name of a raw or EagerPy tensor ("torch", "tensorflow", "jax", "numpy", or
+    any registered backend), or None for anything else."""
     if isinstance(value, ep.Tensor):
         value = value.raw
-    if isinstance(value, np.ndarray | np.generic):
-        return "numpy"
-    module = type(value).__module__.split(".")[0]
-    if module == "torch":
-        return "torch"
-    if module in ("tensorflow", "keras", "tf_keras"):
-        return "tensorflow"
-    if module in ("jax", "jaxlib"):
-        return "jax"
-    return None
+    backend = _by_type.get(type(value), _MISSING)
+    if backend is _MISSING:
+        backend = _lookup(type(value))
+    return None if backend is None else backend.name  # type: ignore[no-any-return]
+
+
+def _fused(raw: Any, name: str) -> Callable[..., Any] | None:
+    """The fused form of op ``name`` that ``raw``'s backend registers, if any."""
+    backend = _by_type.get(type(raw), _MISSING)
+    if backend is _MISSING:
+        backend = _lookup(type(raw))
+    return None if backend is None else backend.fused.get(name)  # type: ignore[no-any-return]
 
 
 def dtype_kind(t: ep.Tensor) -> str:
@@ -90,27 +109,25 @@ def flat_batch(t: ep.Tensor) -> ep.Tensor:
 
 
 def l2_rows(flat: ep.Tensor) -> ep.Tensor:
-    """Euclidean norm of each row of a (N, D) tensor: square, sum and square root; one
-    ``torch.linalg.vector_norm`` kernel on PyTorch (whose gradient at zero is zero)."""
-    raw = flat.raw
-    if framework_of(raw) == "torch":
-        import torch
-
-        norms: ep.Tensor = ep.astensor(torch.linalg.vector_norm(raw, dim=-1))
+    """Euclidean norm of each row of a (N, D) tensor: square, sum and square root, or the
+    backend's fused ``l2_rows`` (PyTorch: one ``torch.linalg.vector_norm`` kernel, whose
+    gradient at zero is zero)."""
+    fused = _fused(flat.raw, "l2_rows")
+    if fused is not None:
+        norms: ep.Tensor = ep.astensor(fused(flat.raw))
         return norms
-    return flat.square().sum(axis=-1).sqrt()
+    return _generic_l2_rows(flat)
 
 
 def clip_between(t: ep.Tensor, lower: ep.Tensor, upper: ep.Tensor) -> ep.Tensor:
     """Elementwise ``min(max(t, lower), upper)`` for tensors ``lower <= upper`` that broadcast
-    against ``t``; one ``torch.clamp`` kernel on PyTorch instead of two."""
-    raw = t.raw
-    if framework_of(raw) == "torch":
-        import torch
-
-        clipped: ep.Tensor = ep.astensor(torch.clamp(raw, lower.raw, upper.raw))
+    against ``t``, or the backend's fused ``clip_between`` (PyTorch: one ``torch.clamp``
+    kernel instead of two)."""
+    fused = _fused(t.raw, "clip_between")
+    if fused is not None:
+        clipped: ep.Tensor = ep.astensor(fused(t.raw, lower.raw, upper.raw))
         return clipped
-    return ep.minimum(ep.maximum(t, lower), upper)
+    return _generic_clip_between(t, lower, upper)
 
 
 def crossentropy_sum(logits: ep.Tensor, classes: ep.Tensor) -> ep.Tensor:
@@ -118,27 +135,37 @@ def crossentropy_sum(logits: ep.Tensor, classes: ep.Tensor) -> ep.Tensor:
 
     Generic form: ``log_softmax`` and a gather, not ``ep.crossentropy``, whose JAX version
     builds the log-sum-exp from separate ``exp``/``log`` ops (a compiled PGD step on a
-    784-256-10 MLP was 13% slower). PyTorch: one ``cross_entropy`` call, two autograd nodes
-    instead of four. TensorFlow: ``sparse_softmax_cross_entropy_with_logits``; the generic
-    gather made XLA-compiled FGSM on the MLP 14% slower than the native loop.
+    784-256-10 MLP was 13% slower). Backends register a fused ``crossentropy_sum`` where it
+    is faster: PyTorch's ``cross_entropy`` (two autograd nodes instead of four), TensorFlow's
+    ``sparse_softmax_cross_entropy_with_logits`` (the generic gather made XLA-compiled FGSM
+    on the MLP 14% slower than the native loop).
     """
-    raw, labels = logits.raw, classes.raw
-    total: ep.Tensor
-    if framework_of(raw) == "torch":
-        import torch.nn.functional as F
-
-        total = ep.astensor(F.cross_entropy(raw, labels.long(), reduction="sum"))
+    fused = _fused(logits.raw, "crossentropy_sum")
+    if fused is not None:
+        total: ep.Tensor = ep.astensor(fused(logits.raw, classes.raw))
         return total
-    if framework_of(raw) == "tensorflow":
-        import tensorflow as tf
+    return _generic_crossentropy_sum(logits, classes)
 
-        if labels.dtype not in (tf.int32, tf.int64):
-            labels = tf.cast(labels, tf.int64)
-        per_sample = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, raw)
-        total = ep.astensor(tf.reduce_sum(per_sample))
-        return total
+
+def _generic_l2_rows(flat: ep.Tensor) -> ep.Tensor:
+    return flat.square().sum(axis=-1).sqrt()
+
+
+def _generic_clip_between(t: ep.Tensor, lower: ep.Tensor, upper: ep.Tensor) -> ep.Tensor:
+    return ep.minimum(ep.maximum(t, lower), upper)
+
+
+def _generic_crossentropy_sum(logits: ep.Tensor, classes: ep.Tensor) -> ep.Tensor:
     log_probs = ep.log_softmax(logits, axis=-1)
     return -ep.take_along_axis(log_probs, classes[:, None], axis=-1).sum()
+
+
+#: The generic form of each op a backend may fuse (the reference its fused form must equal).
+GENERIC_OPS: Mapping[str, Callable[..., ep.Tensor]] = {
+    "l2_rows": _generic_l2_rows,
+    "clip_between": _generic_clip_between,
+    "crossentropy_sum": _generic_crossentropy_sum,
+}
 
 
 def unflat_batch(t: ep.Tensor, like: ep.Tensor) -> ep.Tensor:

@@ -24,12 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .evaluation.counting import Calls
+from .evaluation.report import WRITERS
 
 if TYPE_CHECKING:
     from .attacks import Attack
     from .evaluation.specs import AttackSpec
 
 EXIT_USAGE = 2
+
+#: The report files ``demo`` and ``evaluate`` write unless ``--format`` says otherwise.
+DEFAULT_FORMATS = ("json", "csv", "png", "md", "html")
 
 
 class UsageError(Exception):
@@ -61,20 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="evaluate the zoo's digits CNNs against FGSM, PGD and C&W",
         description="Evaluate advlib.zoo's standard and adversarially trained digits CNNs "
-        "against FGSM, LinfPGD and L2 C&W; print the tables and write JSON, CSV and PNG files.",
+        "against FGSM, LinfPGD and L2 C&W; print the tables and write the report files "
+        "(--format).",
     )
+    from .evaluation.demo import demo_frameworks
+
     demo.add_argument(
         "--framework",
-        choices=["torch", "tensorflow", "jax"],
+        choices=demo_frameworks(),
         default=None,
-        help="default: the first installed of torch, tensorflow, jax",
+        help=f"default: the first installed of {', '.join(demo_frameworks())}",
     )
-    demo.add_argument(
-        "--out",
-        type=Path,
-        default=Path("advlib-demo"),
-        help="folder for the files (default: ./advlib-demo)",
-    )
+    _add_output_options(demo, "advlib-demo", "digits_cnn.FORMAT and digits_cnn_robust.FORMAT")
     demo.add_argument(
         "--samples",
         type=_positive_int,
@@ -133,12 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run every attack on every sample (default: AutoAttack-style cascade)",
     )
-    run.add_argument(
-        "--out",
-        type=Path,
-        default=Path("advlib-report"),
-        help="folder for report.json, report.csv, report.png (default: ./advlib-report)",
-    )
+    _add_output_options(run, "advlib-report", "report.FORMAT")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -234,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "attacks":
             print(describe_attack(args.name) if args.name else list_attacks())
         elif args.command == "demo":
-            demo(args.framework, args.out, args.samples, False if args.no_progress else None)
+            progress = False if args.no_progress else None
+            demo(args.framework, args.out, args.samples, progress, args.format)
         elif args.command == "evaluate":
             evaluate_target(args)
         else:
@@ -246,7 +244,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # ---------------------------------------------------------------------- demo
-def demo(framework: str | None, out: Path, samples: int | None, progress: bool | None) -> None:
+def demo(
+    framework: str | None,
+    out: Path,
+    samples: int | None,
+    progress: bool | None,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+) -> None:
     from .evaluation.demo import installed_framework, run_demo
 
     framework = framework or installed_framework()
@@ -261,7 +265,7 @@ def demo(framework: str | None, out: Path, samples: int | None, progress: bool |
     for name, report in reports.items():
         print(report)
         print()
-        written += _write(report, out, name)
+        written += _write(report, out, name, formats)
     print("wrote " + ", ".join(written))
 
 
@@ -307,7 +311,7 @@ def evaluate_target(args: argparse.Namespace) -> None:
         raise UsageError(str(error)) from None
     report.model = f"{args.target} ({report.model})"
     print(report)
-    print("wrote " + ", ".join(_write(report, args.out, "report")))
+    print("wrote " + ", ".join(_write(report, args.out, "report", args.format)))
 
 
 def attack_specs(texts: Sequence[str], files: Sequence[Path]) -> list[AttackSpec]:
@@ -437,23 +441,58 @@ def load_function(target: str) -> Callable[[], Any]:
 
 
 # ---------------------------------------------------------------------- helpers
-def _write(report: Any, out: Path, stem: str) -> list[str]:
-    """JSON, CSV and PNG files of a report; the paths written. A plot that fails is an error
-    (exit code 1), not a skipped file."""
-    paths = [out / f"{stem}.json", out / f"{stem}.csv", out / f"{stem}.png"]
+def _write(report: Any, out: Path, stem: str, formats: Sequence[str]) -> list[str]:
+    """The report's files ``out/stem.FORMAT``, one per format (names from
+    :data:`~advlib.evaluation.report.WRITERS`); the paths written. A file that cannot be
+    drawn (e.g. the plot) is an error (exit code 1), not a skipped file."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        report.to_json(paths[0])
-        report.to_csv(paths[1])
     except OSError as error:
         raise UsageError(f"--out: cannot write to {out}: {error}") from None
-    try:
-        report.plot(paths[2])
-    except Exception as error:  # matplotlib's failures have many types: report any
-        raise UsageError(
-            f"cannot write the plot {paths[2]}: {type(error).__name__}: {error}", exit_code=1
-        ) from None
-    return [str(p) for p in paths]
+    paths = []
+    for name in formats:
+        path = out / f"{stem}.{name}"
+        try:
+            report.save(path, format=name)
+        except OSError as error:
+            raise UsageError(f"--out: cannot write to {out}: {error}") from None
+        except Exception as error:  # matplotlib's failures have many types: report any
+            what = f"{WRITERS[name].description} {path}"
+            raise UsageError(
+                f"cannot write {what}: {type(error).__name__}: {error}", exit_code=1
+            ) from None
+        paths.append(str(path))
+    return paths
+
+
+def _add_output_options(parser: argparse.ArgumentParser, out: str, files: str) -> None:
+    """``--out`` (default ``./out``) and ``--format``; ``files``: the names written there."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(out),
+        help=f"folder for {files} (default: ./{out})",
+    )
+    parser.add_argument(
+        "--format",
+        type=_formats,
+        default=DEFAULT_FORMATS,
+        metavar="FORMATS",
+        help="comma-separated report formats, of "
+        + ", ".join(f"{name} ({writer.description})" for name, writer in WRITERS.items())
+        + f" (default: {','.join(DEFAULT_FORMATS)})",
+    )
+
+
+def _formats(text: str) -> list[str]:
+    """``"json,md"`` -> ``["json", "md"]``; argparse reports a name that is no format."""
+    names = [name.strip().lower().lstrip(".") for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in WRITERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated formats of {', '.join(WRITERS)}, got {text!r}"
+        )
+    return list(dict.fromkeys(names))  # in order, each once
 
 
 def _positive_int(text: str) -> int:

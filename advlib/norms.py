@@ -32,6 +32,8 @@ class Norm(ABC):
 
     name: str
     p: float
+    #: The name of the dual norm (see :attr:`dual`).
+    dual_name: str
 
     def __repr__(self) -> str:
         return self.name
@@ -44,13 +46,31 @@ class Norm(ABC):
     def clip(self, delta: ep.Tensor, eps: Epsilon) -> ep.Tensor:
         """The perturbation moved into the ``eps`` ball (the identity inside it)."""
 
-    @abstractmethod
     def normalize(self, grad: ep.Tensor) -> ep.Tensor:
-        """A steepest-ascent direction of norm 1 for ``grad`` (zero gradients stay zero)."""
+        """A steepest-ascent direction of norm 1 for ``grad`` (zero gradients stay zero); by
+        default ``grad`` divided by its norm."""
+        return grad / atleast_kd(self(grad) + _TINY, grad.ndim)
 
     @abstractmethod
     def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """Points drawn uniformly from the unit ball, one per sample, as float64."""
+
+    @property
+    def dual(self) -> Norm:
+        """The dual norm: the distance from a point to a hyperplane with normal ``w`` and
+        offset ``b`` in this norm is ``|b| / dual(w)``."""
+        return NORMS[self.dual_name]
+
+    def path_length(self, origin: ep.Tensor, x: ep.Tensor) -> ep.Tensor:
+        """Per sample, the ``t`` at which :meth:`path_point` reaches ``x`` (1 by default)."""
+        return ep.ones(origin, (origin.shape[0],))
+
+    def path_point(self, origin: ep.Tensor, x: ep.Tensor, t: ep.Tensor) -> ep.Tensor:
+        """The point of the path from ``origin`` (``t = 0``) to ``x`` (``t =``
+        :meth:`path_length`) that decision-based attacks bisect, for a per-sample ``t``: by
+        default the segment ``(1 - t) * origin + t * x``."""
+        w = atleast_kd(t, origin.ndim)
+        return (1 - w) * origin + w * x
 
     def project(self, x: ep.Tensor, origin: ep.Tensor, eps: Epsilon) -> ep.Tensor:
         """``x`` moved into the ``eps`` ball around ``origin``."""
@@ -84,13 +104,15 @@ class Norm(ABC):
 
     def ascend(self, x: ep.Tensor, direction: ep.Tensor, stepsize: Epsilon) -> ep.Tensor:
         """``x + stepsize * normalize(direction)``; ``stepsize`` a scalar or one per sample."""
-        return x + _per_sample(stepsize, x) * self.normalize(direction)
+        # The step size folds into the per-sample factor: one full-size product fewer.
+        return x + direction * atleast_kd(stepsize / (self(direction) + _TINY), x.ndim)
 
     def region(
         self, origin: ep.Tensor, eps: Epsilon, bounds: tuple[float, float]
     ) -> tuple[ep.Tensor, ...]:
         """Constants of the feasible set (the ``eps`` ball around ``origin`` within
-        ``bounds``) that :meth:`project_region` reuses on every step; none by default."""
+        ``bounds``) that :meth:`project_region` reuses on every step: its limits
+        ``(low, high)`` where the set is a box, none (the default) where it is not."""
         return ()
 
     def project_region(
@@ -105,13 +127,16 @@ class Norm(ABC):
 
         ``region`` is what :meth:`region` returned for the same origin, epsilon and bounds.
         """
+        if region:  # a box: projecting and clipping is clipping to its limits
+            low, high = region
+            return clip_between(x, low, high)
         return self.project(x, origin, eps).clip(*bounds)
 
 
 class L1Norm(Norm):
     """The L1 norm; :meth:`clip` is the exact Euclidean projection onto the L1 ball."""
 
-    name, p = "l1", 1.0
+    name, p, dual_name = "l1", 1.0, "linf"
 
     def __call__(self, delta: ep.Tensor) -> ep.Tensor:
         return flat_batch(delta).abs().sum(axis=-1)
@@ -133,12 +158,6 @@ class L1Norm(Norm):
         projected = v.sign() * ep.maximum(magnitude - theta, 0.0)
         return unflat_batch(projected, delta)
 
-    def normalize(self, grad: ep.Tensor) -> ep.Tensor:
-        return grad / atleast_kd(self(grad) + _TINY, grad.ndim)
-
-    def ascend(self, x: ep.Tensor, direction: ep.Tensor, stepsize: Epsilon) -> ep.Tensor:
-        return x + direction * atleast_kd(stepsize / (self(direction) + _TINY), x.ndim)
-
     def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         n, d = shape[0], int(np.prod(shape[1:]))
         exponential = rng.exponential(size=(n, d + 1))
@@ -151,7 +170,7 @@ class L1Norm(Norm):
 class L2Norm(Norm):
     """The Euclidean norm."""
 
-    name, p = "l2", 2.0
+    name, p, dual_name = "l2", 2.0, "l2"
 
     def __call__(self, delta: ep.Tensor) -> ep.Tensor:
         return l2_rows(flat_batch(delta))
@@ -160,13 +179,6 @@ class L2Norm(Norm):
         norms = self(delta)
         factor = ep.minimum(eps / ep.maximum(norms, _TINY), 1.0)
         return delta * atleast_kd(factor, delta.ndim)
-
-    def normalize(self, grad: ep.Tensor) -> ep.Tensor:
-        return grad / atleast_kd(self(grad) + _TINY, grad.ndim)
-
-    def ascend(self, x: ep.Tensor, direction: ep.Tensor, stepsize: Epsilon) -> ep.Tensor:
-        # The step size folds into the per-sample factor: one full-size product fewer.
-        return x + direction * atleast_kd(stepsize / (self(direction) + _TINY), x.ndim)
 
     def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         # Voelker et al. (2017): the first d of d + 2 Gaussian coordinates, normalised.
@@ -179,7 +191,7 @@ class L2Norm(Norm):
 class LinfNorm(Norm):
     """The maximum norm."""
 
-    name, p = "linf", float("inf")
+    name, p, dual_name = "linf", float("inf"), "l1"
 
     def __call__(self, delta: ep.Tensor) -> ep.Tensor:
         return flat_batch(delta).abs().max(axis=-1)
@@ -191,6 +203,16 @@ class LinfNorm(Norm):
     def normalize(self, grad: ep.Tensor) -> ep.Tensor:
         return grad.sign()
 
+    def ascend(self, x: ep.Tensor, direction: ep.Tensor, stepsize: Epsilon) -> ep.Tensor:
+        return x + _per_sample(stepsize, x) * self.normalize(direction)
+
+    def path_length(self, origin: ep.Tensor, x: ep.Tensor) -> ep.Tensor:
+        return self(x - origin)
+
+    def path_point(self, origin: ep.Tensor, x: ep.Tensor, t: ep.Tensor) -> ep.Tensor:
+        # The Linf ball of radius t around origin: x's coordinates clipped, not a segment.
+        return self.project(x, origin, t)
+
     def region(
         self, origin: ep.Tensor, eps: Epsilon, bounds: tuple[float, float]
     ) -> tuple[ep.Tensor, ...]:
@@ -199,17 +221,6 @@ class LinfNorm(Norm):
         bound = _per_sample(eps, origin)
         lower, upper = bounds
         return (origin - bound).clip(lower, upper), (origin + bound).clip(lower, upper)
-
-    def project_region(
-        self,
-        x: ep.Tensor,
-        origin: ep.Tensor,
-        eps: Epsilon,
-        region: tuple[ep.Tensor, ...],
-        bounds: tuple[float, float],
-    ) -> ep.Tensor:
-        low, high = region
-        return clip_between(x, low, high)
 
     def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         return rng.uniform(-1.0, 1.0, size=shape)

@@ -1,49 +1,48 @@
-"""Shared test helpers: framework conversion, one CNN in every framework, a linear oracle."""
+"""Shared test helpers: framework conversion, one CNN in every framework, a linear oracle.
+
+Frameworks are model kinds of the registry (:mod:`advlib.models.registry`): "torch",
+"tensorflow", "jax", "numpy" and every other registered kind; nothing here lists them.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-import advlib
+from advlib.models import registry
 from advlib.zoo.architectures import Layer, build, cnn_layers
 
-FRAMEWORK_MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax", "numpy": "numpy"}
-WRAPPERS = {
-    "torch": "PyTorchModel",
-    "tensorflow": "TensorFlowModel",
-    "jax": "JAXModel",
-    "numpy": "NumPyModel",
+KINDS = registry.kinds()
+#: The module each kind needs installed, by kind name.
+FRAMEWORK_MODULES = {
+    name: kind.requires[0] if kind.requires else registry.backends()[kind.backend_name()].requires
+    for name, kind in KINDS.items()
 }
+#: The wrapper class name of each kind.
+WRAPPERS = {name: kind.wrapper.partition(":")[2] for name, kind in KINDS.items()}
+
+
+def kind_of(framework: str) -> registry.ModelKind:
+    """The registered model kind ``framework`` (registered now, so tests may add kinds)."""
+    return registry.kinds()[framework]
+
+
+def backend_of(framework: str) -> registry.Backend:
+    """The tensor framework the kind ``framework`` computes in."""
+    return registry.backends()[kind_of(framework).backend_name()]
 
 
 def available(framework: str) -> bool:
-    try:
-        importlib.import_module(FRAMEWORK_MODULES[framework])
-    except ImportError:
-        return False
-    return True
+    """Whether everything the kind needs is installed (without importing it)."""
+    return kind_of(framework).available() and backend_of(framework).available()
 
 
 def native(framework: str, array: np.ndarray) -> Any:
-    """A NumPy array as the framework's own tensor."""
-    if framework == "torch":
-        import torch
-
-        return torch.as_tensor(array)
-    if framework == "tensorflow":
-        import tensorflow as tf
-
-        return tf.convert_to_tensor(array)
-    if framework == "jax":
-        import jax.numpy as jnp
-
-        return jnp.asarray(array)
-    return np.asarray(array)
+    """A NumPy array as a tensor of the kind's backend."""
+    return backend_of(framework).from_numpy(array)
 
 
 def to_numpy(value: Any) -> np.ndarray:
@@ -53,14 +52,14 @@ def to_numpy(value: Any) -> np.ndarray:
     if isinstance(value, list):
         return np.stack([to_numpy(v) for v in value])
     if isinstance(value, ep.Tensor):
-        return value.numpy()
-    if type(value).__module__.startswith("torch"):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+        return np.asarray(value.numpy())
+    found = registry.backend_of_type(type(value))
+    return np.asarray(value if found is None else found.to_numpy(value))
 
 
 def wrap_model(framework: str, net: Any, bounds: tuple[float, float] = (0, 1), **kw: Any) -> Any:
-    return getattr(advlib, WRAPPERS[framework])(net, bounds=bounds, **kw)
+    """``net`` in the kind's wrapper class."""
+    return kind_of(framework).wrapper_class()(net, bounds=bounds, **kw)
 
 
 @contextlib.contextmanager
@@ -96,9 +95,13 @@ CNN_LAYERS: list[Layer] = cnn_layers(2, 2)
 
 
 def cnn_model(framework: str, seed: int = 0, **kw: Any) -> Any:
-    """The same small CNN, on (N, 1, 8, 8) inputs in [0, 1], wrapped for ``framework``."""
+    """The same small CNN, on (N, 1, 8, 8) inputs in [0, 1], wrapped for the kind
+    ``framework`` with ``kw``. Kinds beyond the core four also get their ``wrap_kwargs``
+    (Equinox's ``batched=False``); the core wrappers keep their defaults, which the tests of
+    ``data_format`` check."""
     net = build(framework, CNN_LAYERS, cnn_weights(seed), (1, 8, 8))
-    return wrap_model(framework, net, **kw)
+    found = kind_of(framework)
+    return wrap_model(framework, net, **{**({} if found.core else found.wrap_kwargs), **kw})
 
 
 class LinearOracle:

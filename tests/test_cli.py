@@ -110,6 +110,8 @@ def test_evaluate_end_to_end(tmp_path: Path) -> None:
         "report.json",
         "report.csv",
         "report.png",
+        "report.md",
+        "report.html",
     }
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert data["n"] == 80 and [a["name"] for a in data["attacks"]] == ["FGSM", "LinfPGD"]

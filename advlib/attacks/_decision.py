@@ -1,10 +1,12 @@
-"""Pieces the decision-based attacks (HopSkipJump, Boundary) share: the adversarial test,
-starting points, and the binary search towards the decision boundary. All batched."""
+"""Pieces the decision-based attacks (HopSkipJump, Boundary) share: the perturb call with its
+starting points, the adversarial test, and the binary search towards the decision boundary.
+All batched."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from abc import abstractmethod
+from typing import Any, NamedTuple
 
 import eagerpy as ep
 import numpy as np
@@ -14,22 +16,54 @@ from .._tensors import atleast_kd, dtype_name
 from .._warnings import warn_user
 from ..criteria import Criterion
 from ..models.base import Model
-from ..norms import Norm, linf
+from ..norms import Norm
+from ._minimization import Problem
 from ._subsets import host_bool
 from .base import MinimizationAttack
 
 
+class Start(NamedTuple):
+    """Where a decision-based search starts."""
+
+    points: ep.Tensor  # adversarial where ``active``, the inputs elsewhere
+    active: ep.Tensor  # the samples to attack
+    rng: np.random.Generator  # the call's random numbers (the starts drew theirs)
+
+
+class DecisionAttack(MinimizationAttack):
+    """A decision-based minimization attack: it starts from adversarial points (given, from
+    ``init_attack`` or from noise, see :func:`find_starts`) and searches from there in
+    :meth:`_search`."""
+
+    requires_grad = False
+    init_attack: MinimizationAttack | None
+    init_trials: int
+
+    def perturb(
+        self, model: Model, inputs: ep.Tensor, criterion: Criterion,
+        early_stop: float | None = None, *, starting_points: ep.Tensor | None = None,
+    ) -> ep.Tensor:
+        """See :meth:`MinimizationAttack.perturb`; ``starting_points`` (EagerPy tensor shaped like
+        ``inputs``, default None) are adversarial starts that take precedence over
+        ``init_attack`` where they are adversarial."""
+        if inputs.shape[0] == 0:
+            return inputs
+        rng = self._generator()
+        starts, active = find_starts(
+            model, inputs, criterion, self.init_attack, self.init_trials, rng, starting_points
+        )
+        if active is None:
+            return starts
+        problem = Problem(model, inputs, criterion, early_stop)
+        return self._search(problem, Start(starts, active, rng))
+
+    @abstractmethod
+    def _search(self, problem: Problem, start: Start) -> ep.Tensor:
+        """The smallest adversarials found from ``start``."""
+
+
 def is_adversarial(model: Model, criterion: Criterion, x: ep.Tensor) -> ep.Tensor:
     return criterion(x, model(x))
-
-
-def check_init_attack(init_attack: Any) -> MinimizationAttack | None:
-    if init_attack is not None and not isinstance(init_attack, MinimizationAttack):
-        raise TypeError(
-            "init_attack: expected a minimization attack (e.g. another decision-based attack) "
-            f"or None, got {type(init_attack).__name__}"
-        )
-    return init_attack
 
 
 def check_tensorboard(value: Any) -> None:
@@ -90,17 +124,6 @@ def find_starts(
     return starts, (active if active_np.any() else None)
 
 
-def blend(origin: ep.Tensor, perturbed: ep.Tensor, weight: ep.Tensor) -> ep.Tensor:
-    """``(1 - weight) * origin + weight * perturbed`` with a per-sample ``weight``."""
-    w = atleast_kd(weight, origin.ndim)
-    return (1 - w) * origin + w * perturbed
-
-
-def linf_shrink(origin: ep.Tensor, perturbed: ep.Tensor, radius: ep.Tensor) -> ep.Tensor:
-    """``perturbed`` clipped into the Linf ball of per-sample ``radius`` around ``origin``."""
-    return linf.project(perturbed, origin, radius)
-
-
 def binary_search(
     model: Model,
     criterion: Criterion,
@@ -110,26 +133,15 @@ def binary_search(
     tolerance: float,
 ) -> ep.Tensor:
     """The point between ``origin`` and the adversarial ``perturbed`` closest to ``origin`` that
-    is still adversarial, to a relative ``tolerance``. L2 searches along the line (blend
-    factor in [0, 1]); Linf shrinks the Linf ball around ``origin`` (radius from 0 to the
-    current Linf distance). Samples whose ``perturbed`` is not adversarial are returned as is."""
-    if norm is linf:
-        high = linf(perturbed - origin)
-
-        def point(t: ep.Tensor) -> ep.Tensor:
-            return linf_shrink(origin, perturbed, t)
-
-    else:
-        high = ep.ones(origin, (origin.shape[0],))
-
-        def point(t: ep.Tensor) -> ep.Tensor:
-            return blend(origin, perturbed, t)
-
+    is still adversarial, to a relative ``tolerance``, along ``norm``'s path
+    (:meth:`~advlib.norms.Norm.path_point`: the segment in L2, shrinking Linf balls in Linf).
+    Samples whose ``perturbed`` is not adversarial are returned as is."""
+    high = norm.path_length(origin, perturbed)
     low = ep.zeros_like(high)
     iterations = min(max(math.ceil(math.log2(1.0 / tolerance)), 1), 50)
     for _ in range(iterations):
         middle = (low + high) / 2
-        adversarial = is_adversarial(model, criterion, point(middle))
+        adversarial = is_adversarial(model, criterion, norm.path_point(origin, perturbed, middle))
         high = ep.where(adversarial, middle, high)
         low = ep.where(adversarial, low, middle)
-    return point(high)
+    return norm.path_point(origin, perturbed, high)

@@ -57,8 +57,9 @@ def targeted_dlr(logits: ep.Tensor, targets: ep.Tensor, labels: ep.Tensor | None
     return -(competitor - class_logit(logits, targets)) / scale
 
 
-def ranked_other_class(logits: ep.Tensor, labels: ep.Tensor, rank: int) -> ep.Tensor:
-    """The class with the ``rank``-th largest logit (1 = largest) among the classes other than
-    ``labels``, per sample. APGD-T and FAB-T attack these classes in turn."""
+def ranked_other_classes(logits: ep.Tensor, labels: ep.Tensor, count: int) -> list[ep.Tensor]:
+    """Per sample, the classes with the largest ``count`` logits among the classes other than
+    ``labels``, most likely first (one tensor of shape (N,) per rank). APGD-T and FAB-T attack
+    these classes in turn."""
     order = without_classes(logits, labels).argsort(axis=-1).flip(axis=-1)
-    return order[:, rank - 1].astype(labels.dtype)
+    return [order[:, rank].astype(labels.dtype) for rank in range(count)]

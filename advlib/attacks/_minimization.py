@@ -1,48 +1,81 @@
-"""Pieces every minimization attack shares: keeping the best adversarial per sample on the
-device, early-stop bookkeeping, dual norms and argument checks."""
+"""Pieces every minimization attack shares: the perturb call as one :class:`Problem`, keeping
+the best adversarial per sample on the device, early-stop bookkeeping and argument checks."""
 
 from __future__ import annotations
 
 import numbers
+from abc import abstractmethod
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 import eagerpy as ep
 
 from .._tensors import atleast_kd
+from ..criteria import Criterion
 from ..models.base import Model, StepFn
-from ..norms import Norm, l1, l2, linf
-
-_DUALS: dict[str, Norm] = {"l1": linf, "l2": l2, "linf": l1}
+from ..norms import Norm
+from .base import MinimizationAttack
 
 # The keep-best step closes over nothing, so one compiled copy per model serves every attack.
 _KEEP_BEST_KEY: Hashable = ("advlib.attacks._minimization", "keep_best")
 
 
+class Problem(NamedTuple):
+    """One call of a minimization attack's ``perturb``."""
+
+    model: Model
+    inputs: ep.Tensor
+    criterion: Criterion
+    #: A sample may stop once adversarial within this distance (None: never).
+    early_stop: float | None
+
+
+class Minimizer(MinimizationAttack):
+    """A minimization attack whose ``perturb`` takes no further keywords: it hands the call
+    to :meth:`_minimize` as one :class:`Problem`."""
+
+    def perturb(
+        self, model: Model, inputs: ep.Tensor, criterion: Criterion, early_stop: float | None = None
+    ) -> ep.Tensor:
+        return self._minimize(Problem(model, inputs, criterion, early_stop))
+
+    @abstractmethod
+    def _minimize(self, problem: Problem) -> ep.Tensor:
+        """The smallest adversarials found (the inputs where none was)."""
+
+
+class Best(NamedTuple):
+    """The smallest adversarial found so far per sample, as a compiled step's state."""
+
+    x: ep.Tensor  # the point (the input where none was found)
+    size: ep.Tensor  # its size, inf where none was found
+    found: ep.Tensor  # whether any candidate was adversarial (since the last reset)
+
+
+def best_init(inputs: ep.Tensor) -> Best:
+    """Nothing found yet: the inputs, of infinite size."""
+    n = inputs.shape[0]
+    return Best(inputs, ep.full(inputs, (n,), float("inf")), ep.zeros(inputs, (n,)).bool())
+
+
 def dual(norm: Norm) -> Norm:
     """The dual norm: the distance to a hyperplane with normal ``w`` in ``norm`` is
     ``|offset| / dual(norm)(w)``."""
-    return _DUALS[norm.name]
+    return norm.dual
 
 
 def keep_best(
-    best: ep.Tensor,
-    best_size: ep.Tensor,
-    found: ep.Tensor,
-    candidate: ep.Tensor,
-    size: ep.Tensor,
-    is_adv: ep.Tensor,
-    active: ep.Tensor,
-) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+    best: Best, candidate: ep.Tensor, size: ep.Tensor, is_adv: ep.Tensor, active: ep.Tensor
+) -> Best:
     """Replace ``best`` where ``candidate`` is adversarial and strictly smaller.
 
     ``found`` accumulates whether any candidate was adversarial; samples that are not
     ``active`` (stopped early) keep everything.
     """
     is_adv = ep.logical_and(is_adv, active)
-    better = ep.logical_and(is_adv, size < best_size)
-    best = ep.where(atleast_kd(better, best.ndim), candidate, best)
-    return best, ep.where(better, size, best_size), ep.logical_or(found, is_adv)
+    better = ep.logical_and(is_adv, size < best.size)
+    x = ep.where(atleast_kd(better, best.x.ndim), candidate, best.x)
+    return Best(x, ep.where(better, size, best.size), ep.logical_or(best.found, is_adv))
 
 
 def compiled_keep_best(model: Model) -> StepFn:
@@ -55,21 +88,6 @@ def still_active(active: ep.Tensor, best_size: ep.Tensor, early_stop: float | No
     if early_stop is None:
         return active
     return ep.logical_and(active, best_size > early_stop)
-
-
-def bisect_constants(
-    found: ep.Tensor, consts: ep.Tensor, lower: ep.Tensor, upper: ep.Tensor
-) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
-    """One round of the per-sample search over the loss constant of C&W and EAD.
-
-    A constant that produced an adversarial becomes the upper bound, one that did not the lower
-    bound; the next constant is their midpoint, or ten times larger while no upper bound exists.
-    Returns ``(consts, lower, upper)``.
-    """
-    upper = ep.where(found, consts, upper)
-    lower = ep.where(found, lower, consts)
-    consts = ep.where(ep.isinf(upper), consts * 10, (lower + upper) / 2)
-    return consts, lower, upper
 
 
 def stalled(losses: ep.Tensor, previous: ep.Tensor, active: ep.Tensor) -> bool:
@@ -105,6 +123,25 @@ def check_float(value: Any, name: str, *, positive: bool = True) -> float:
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{name}: expected a finite number {bound}, got {value!r}")
     return float(value)
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """A number strictly between 0 and 1."""
+    checked = check_float(value, name)
+    if not checked < 1:
+        raise ValueError(f"{name}: expected a number in (0, 1), got {value!r}")
+    return checked
+
+
+def check_init_attack(init_attack: Any, example: str) -> MinimizationAttack | None:
+    """A minimization attack giving starting points, or None; ``example`` names one in the
+    message."""
+    if init_attack is not None and not isinstance(init_attack, MinimizationAttack):
+        raise TypeError(
+            f"init_attack: expected a minimization attack (e.g. {example}) or None, got "
+            f"{type(init_attack).__name__}"
+        )
+    return init_attack
 
 
 def check_bool(value: Any, name: str) -> bool:

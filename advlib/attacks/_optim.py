@@ -6,21 +6,27 @@ Everything here is pure (state in, state out) so it can run inside a compiled st
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import eagerpy as ep
 import numpy as np
 
 from .._tensors import dtype_name
 
-# (m, v, beta1 ** t, beta2 ** t): the moment estimates and the bias-correction powers (0-d).
-# A plain tuple, so it passes through every framework's compiler unchanged.
-AdamState = tuple[ep.Tensor, ep.Tensor, ep.Tensor, ep.Tensor]
+
+class AdamState(NamedTuple):
+    """Adam's state: the moment estimates and the bias-correction powers (0-d)."""
+
+    m: ep.Tensor
+    v: ep.Tensor
+    beta1_power: ep.Tensor  # beta1 ** t
+    beta2_power: ep.Tensor  # beta2 ** t
 
 
 def adam_init(like: ep.Tensor) -> AdamState:
     """A fresh Adam state for a variable shaped like ``like``."""
     one = ep.ones(like, ())
-    return ep.zeros_like(like), ep.zeros_like(like), one, one
+    return AdamState(ep.zeros_like(like), ep.zeros_like(like), one, one)
 
 
 def adam_step(
@@ -39,7 +45,7 @@ def adam_step(
     m_hat = m / (1 - beta1_power)
     v_hat = v / (1 - beta2_power)
     update = stepsize * m_hat / (v_hat.sqrt() + epsilon)
-    return update, (m, v, beta1_power, beta2_power)
+    return update, AdamState(m, v, beta1_power, beta2_power)
 
 
 def cosine_schedule(start: float, end: float, steps: int) -> list[float]:

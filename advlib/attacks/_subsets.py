@@ -64,6 +64,12 @@ class Subset:
         """The entries of a host-side per-row result of :meth:`take` that are selected rows."""
         return part[: self.count]
 
+    def rows_where(self, flags: ep.Tensor) -> np.ndarray:
+        """The rows of the full batch (host-side indices) where the per-row bool ``flags`` of
+        :meth:`take` hold, padding left out (one device-to-host transfer)."""
+        rows: np.ndarray = self.rows_np[self.selected(host_bool(flags))]
+        return rows
+
     def put(self, full: ep.Tensor, part: ep.Tensor) -> ep.Tensor:
         """``full`` with the selected rows replaced by those of ``part`` (a new tensor)."""
         if self.everything:
@@ -131,7 +137,6 @@ class _SubsetCriterion(Criterion):
     def gradient_target(self) -> tuple[ep.Tensor, bool]:
         classes, targeted = self.parent.gradient_target()
         return self.subset.take(classes), targeted
-
 
 
 def repeated(criterion: Criterion, k: int) -> Criterion | None:

@@ -20,7 +20,7 @@ success test.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import eagerpy as ep
 import numpy as np
@@ -31,18 +31,67 @@ from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from ..norms import l1, l2, linf
 from ._box_projections import l1_box_projection
-from ._dlr import LOSSES, cross_entropy, dlr, ranked_other_class, targeted_dlr
+from ._budgeted import BudgetedSearch, Task
+from ._dlr import LOSSES, cross_entropy, dlr, ranked_other_classes, targeted_dlr
 from ._minimization import check_float, check_int, check_seed
 from ._norm_arg import NormFamily, norm_family
-from ._subsets import Subset, host_bool
-from .base import FixedEpsilonAttack
+from ._restarts import rounds
+from ._signatures import keyword_constructor
+from ._subsets import host_bool
 
 #: Weight of the new gradient step against the previous update (Croce & Hein's alpha).
 MOMENTUM = 0.75
 
 LossFn = Callable[[ep.Tensor, ep.Tensor, ep.Tensor], ep.Tensor]
-# (x_best, grad_best, loss_best, loss_previous, increases): the per-sample bookkeeping.
-Best = tuple[ep.Tensor, ep.Tensor, ep.Tensor, ep.Tensor, ep.Tensor]
+# (loss name, targeted, whether the targeted DLR knows the true labels): which loss a run uses.
+Mode = tuple[str, bool, bool]
+
+
+class _Constants(NamedTuple):
+    """What stays fixed during one run."""
+
+    origin: ep.Tensor  # the inputs attacked
+    eps: ep.Tensor  # the budget, 0-d
+    labels: ep.Tensor  # the first class argument of the loss
+    targets: ep.Tensor  # the second
+
+
+class _Best(NamedTuple):
+    """Per sample: the highest-loss point of a run and the loss history the step size follows."""
+
+    x: ep.Tensor
+    grad: ep.Tensor  # the gradient at ``x``
+    loss: ep.Tensor  # the loss at ``x``
+    loss_prev: ep.Tensor  # the loss of the last step
+    increases: ep.Tensor  # how many steps since the last checkpoint increased the loss
+
+
+class _State(NamedTuple):
+    """What every step changes."""
+
+    x: ep.Tensor
+    x_prev: ep.Tensor  # the point before ``x`` (momentum)
+    grad: ep.Tensor  # the gradient at ``x``
+    best: _Best
+
+
+class _Schedule(NamedTuple):
+    """Linf / L2: what only checkpoints change."""
+
+    step_size: ep.Tensor  # per sample
+    best_loss: ep.Tensor  # the best loss at the last checkpoint
+    halved: ep.Tensor  # whether the step size was halved there
+
+
+class _SparseSchedule(NamedTuple):
+    """L1: what only checkpoints change."""
+
+    step_size: ep.Tensor  # per sample
+    topk: ep.Tensor  # the fraction of coordinates a step moves
+    nonzero: ep.Tensor  # non-zero coordinates of the best point at the last check (-1: none yet)
+
+
+Schedule = _Schedule | _SparseSchedule
 
 
 def linf_l2_checkpoints(steps: int) -> list[tuple[int, int]]:
@@ -77,7 +126,21 @@ def _loss_function(loss: str, targeted: bool, with_labels: bool) -> LossFn:
     return lambda z, labels, targets: dlr(z, labels)
 
 
-class _AutoPGD(NormFamily, FixedEpsilonAttack):
+def _initial_state(x: ep.Tensor, zero: ep.Tensor) -> _State:
+    """The state at the start ``x``, before its loss is known; ``zero`` has one entry per
+    sample."""
+    nothing = ep.zeros_like(x)
+    return _State(x, x, nothing, _Best(x, nothing, zero - np.inf, zero - np.inf, zero))
+
+
+def _back_to_best(state: _State, where: ep.Tensor) -> _State:
+    """``state`` with the samples ``where`` moved back to their best point and its gradient."""
+    rows = atleast_kd(where, state.x.ndim)
+    x = ep.where(rows, state.best.x, state.x)
+    return state._replace(x=x, grad=ep.where(rows, state.best.grad, state.grad))
+
+
+class _AutoPGD(NormFamily, BudgetedSearch):
     """APGD in the norm ``self.norm``; ``APGD(norm="l2")`` gives an :class:`L2AutoPGD`.
 
     Args:
@@ -119,137 +182,82 @@ class _AutoPGD(NormFamily, FixedEpsilonAttack):
         self.seed = check_seed(seed)
 
     # ------------------------------------------------------------------ the attack
-    def perturb(
-        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
-    ) -> ep.Tensor:
-        classes, targeted = criterion.gradient_target()
-        if epsilon == 0 or inputs.shape[0] == 0:
-            return inputs
+    def _search(self, task: Task) -> ep.Tensor:
+        model, inputs, criterion, epsilon, classes, targeted = task
         outputs = model(inputs)
-        self._check_classes(outputs.shape[-1])
-        # labels (untargeted) or targets (targeted) fill both class arguments of the loss
-        x, _ = self._attack(
-            model, inputs, outputs, criterion, epsilon, classes, classes, targeted, False
-        )
-        return x
-
-    def _check_classes(self, num_classes: int) -> None:
-        if self.loss == "dlr" and num_classes < 3:
+        if self.loss == "dlr" and outputs.shape[-1] < 3:
             raise ValueError(
                 "loss: the DLR loss needs a model with at least 3 classes, "
-                f"got {num_classes}; use loss='ce'"
+                f"got {outputs.shape[-1]}; use loss='ce'"
             )
+        found = host_bool(criterion(inputs, outputs))
+        rng = self._generator()
+        eps = scalar_like(inputs, epsilon)
+        result = inputs
+        target_list, mode = self._targets(outputs, classes, targeted)
+        count = len(target_list) * self.restarts
+        for run in rounds(model, inputs, outputs, criterion, count, lambda: ~found):
+            targets = target_list[run.index // self.restarts]
+            take = run.subset.take
+            constants = _Constants(run.inputs, eps, take(classes), take(targets))
+            x, success = self._single_run(model, run.criterion, constants, epsilon, mode, rng)
+            result = run.subset.put(result, x)
+            found[run.subset.rows_where(success)] = True
+        return result
 
-    def _attack(
-        self,
-        model: Model,
-        inputs: ep.Tensor,
-        outputs: ep.Tensor,
-        criterion: Criterion,
-        epsilon: float,
-        labels: ep.Tensor,
-        targets: ep.Tensor,
-        targeted: bool,
-        with_labels: bool,
-        found: np.ndarray | None = None,
-        result: ep.Tensor | None = None,
-        rng: np.random.Generator | None = None,
-    ) -> tuple[ep.Tensor, np.ndarray]:
-        """Restarts on the samples not yet adversarial; returns the perturbed inputs and the
-        host-side success mask. Samples in ``found`` (default: those adversarial at ``inputs``)
-        keep their row of ``result`` (default: ``inputs``)."""
-        if found is None:
-            found = host_bool(criterion(inputs, outputs))
-        found = found.copy()
-        rng = self._generator() if rng is None else rng
-        result = inputs if result is None else result
-        for _ in progress.steps(self.restarts):
-            if found.all():
-                break
-            subset = Subset.of_mask(inputs, ~found, model.compile_enabled)
-            x, success = self._single_run(
-                model,
-                subset.take(inputs),
-                subset.criterion(criterion, inputs, outputs),
-                epsilon,
-                subset.take(labels),
-                subset.take(targets),
-                targeted,
-                with_labels,
-                rng,
-            )
-            result = subset.put(result, x)
-            found[subset.rows_np[subset.selected(host_bool(success))]] = True
-        return result, found
+    def _targets(
+        self, outputs: ep.Tensor, classes: ep.Tensor, targeted: bool
+    ) -> tuple[list[ep.Tensor], Mode]:
+        """The second class argument of the loss for each round of restarts, and the mode.
+        ``classes`` (labels untargeted, targets targeted) fill both class arguments here."""
+        return [classes], (self.loss, targeted, False)
 
     def _single_run(
         self,
         model: Model,
-        origin: ep.Tensor,
         criterion: Criterion,
+        constants: _Constants,
         epsilon: float,
-        labels: ep.Tensor,
-        targets: ep.Tensor,
-        targeted: bool,
-        with_labels: bool,
+        mode: Mode,
         rng: np.random.Generator,
     ) -> tuple[ep.Tensor, ep.Tensor]:
-        """One APGD run from a random start: (best adversarial or highest-loss point, success)."""
-        mode = (self.loss, targeted, with_labels)
+        """One APGD run from a random start around ``constants.origin`` (``epsilon`` is
+        ``constants.eps`` as a number): (best adversarial or highest-loss point, success)."""
         step = model.compiled(
             self._compile_key("step", *mode), lambda: self._make_step(model, mode)
         )
+        origin = constants.origin
         shape = tuple(origin.shape[1:])
         checkpoint = model.compiled(
             self._compile_key("checkpoint", shape), lambda: self._make_checkpoint(shape)
         )
-        eps = scalar_like(origin, epsilon)
-        x = self._random_start(model, origin, eps, rng)
-        # The start is evaluated by a step of size zero: one compiled function serves both.
         zero = ep.zeros(origin, (origin.shape[0],))
         one = scalar_like(origin, 1.0)
-        best: Best = (x, ep.zeros_like(x), zero - np.inf, zero - np.inf, zero)
-        x, x_prev, grad, logits, best = step(
-            x,
-            x,
-            ep.zeros_like(x),
-            origin,
-            eps,
-            zero,
-            one,
-            labels,
-            targets,
-            best,
-            self._checkpoint_state(zero),
-        )
-        best = (*best[:4], zero)
-        success = criterion(x, logits)
-        x_adv = x
-        step_size = zero + self._initial_step(epsilon)
-        extra = self._checkpoint_state(best[2])
+        # The start is evaluated by a step of size zero: one compiled function serves both.
+        start = _initial_state(self._random_start(model, origin, constants.eps, rng), zero)
+        state, logits = step(start, self._schedule(zero, zero), constants, one)
+        state = state._replace(best=state.best._replace(increases=zero))
+        success = criterion(state.x, logits)
+        x_adv = state.x
+        schedule = self._schedule(zero + self._initial_step(epsilon), state.best.loss)
         checkpoints = dict(self._checkpoints())
         momentum = scalar_like(origin, MOMENTUM)
         for i in progress.steps(self.steps):
-            weight = one if i == 0 else momentum
-            x, x_prev, grad, logits, best = step(
-                x, x_prev, grad, origin, eps, step_size, weight, labels, targets, best, extra
-            )
-            now = criterion(x, logits)
-            x_adv = ep.where(atleast_kd(now, x.ndim), x, x_adv)
+            state, logits = step(state, schedule, constants, one if i == 0 else momentum)
+            now = criterion(state.x, logits)
+            x_adv = ep.where(atleast_kd(now, origin.ndim), state.x, x_adv)
             success = ep.logical_or(success, now)
             if i in checkpoints:
                 threshold = scalar_like(origin, self.rho * checkpoints[i])
-                x, grad, step_size, best, extra = checkpoint(
-                    x, grad, origin, eps, step_size, best, extra, threshold
-                )
+                state, schedule = checkpoint(state, schedule, constants, threshold)
                 if bool(success.all().item()):  # one transfer per checkpoint
                     break
-        return ep.where(atleast_kd(success, x.ndim), x_adv, best[0]), success
+        return ep.where(atleast_kd(success, origin.ndim), x_adv, state.best.x), success
 
-    def _compile_key(self, *parts: object) -> tuple[object, ...]:
+    def _compile_key(self, *parts: Any) -> Any:
         """Compiled pieces depend only on the norm, EOT and ``parts`` (mode, shapes), so APGD
         and APGD-T of any budget share them on a model."""
-        return ("advlib.attacks.apgd", self.norm.name, self.eot_iter, *parts)
+        return self._step_key(*parts, family=_AutoPGD, settings=("eot_iter",))
 
     # ------------------------------------------------------------------ per-norm hooks
     def _random_start(
@@ -275,12 +283,24 @@ class _AutoPGD(NormFamily, FixedEpsilonAttack):
     def _checkpoints(self) -> list[tuple[int, int]]:
         return linf_l2_checkpoints(self.steps)
 
-    def _checkpoint_state(self, loss: ep.Tensor) -> tuple[ep.Tensor, ...]:
-        """(best loss at the last checkpoint, whether the step was halved there)."""
-        return loss, ep.ones_like(loss) > 0
+    def _schedule(self, step_size: ep.Tensor, loss: ep.Tensor) -> Schedule:
+        """The schedule before the first checkpoint, for the best loss ``loss``."""
+        return _Schedule(step_size, loss, ep.ones_like(loss) > 0)
+
+    def _make_projection(
+        self, model: Model
+    ) -> Callable[[ep.Tensor, ep.Tensor, ep.Tensor], ep.Tensor]:
+        """``project(z, origin, eps)``: ``z`` moved into the epsilon ball around ``origin``
+        and the bounds."""
+        norm, (lower, upper) = self.norm, model.bounds
+
+        def project(z: ep.Tensor, origin: ep.Tensor, eps: ep.Tensor) -> ep.Tensor:
+            return norm.project(z, origin, eps).clip(lower, upper)
+
+        return project
 
     # ------------------------------------------------------------------ compiled pieces
-    def _make_evaluate(self, model: Model, mode: tuple[str, bool, bool]) -> StepFn:
+    def _make_evaluate(self, model: Model, mode: Mode) -> StepFn:
         loss_of = _loss_function(*mode)
         eot = self.eot_iter
 
@@ -303,84 +323,65 @@ class _AutoPGD(NormFamily, FixedEpsilonAttack):
 
         return evaluate
 
-    def _make_step(self, model: Model, mode: tuple[str, bool, bool]) -> StepFn:
+    def _make_step(self, model: Model, mode: Mode) -> StepFn:
+        """``step(state, schedule, constants, weight) -> (state, logits)``: one move, its loss
+        and gradient, and the best point updated; ``weight`` weighs the new step against the
+        previous update (momentum)."""
         evaluate = self._make_evaluate(model, mode)
         move = self._make_move(model)
 
         def step(
-            x: ep.Tensor,
-            x_prev: ep.Tensor,
-            grad: ep.Tensor,
-            origin: ep.Tensor,
-            eps: ep.Tensor,
-            step_size: ep.Tensor,
-            weight: ep.Tensor,
-            labels: ep.Tensor,
-            targets: ep.Tensor,
-            best: Best,
-            extra: tuple[ep.Tensor, ...],
-        ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor, ep.Tensor, Best]:
-            x_new = move(x, x_prev, grad, origin, eps, step_size, weight, extra)
-            loss, logits, grad_new = evaluate(x_new, labels, targets)
-            x_best, grad_best, loss_best, loss_prev, increases = best
-            improved = loss > loss_best
+            state: _State, schedule: Schedule, constants: _Constants, weight: ep.Tensor
+        ) -> tuple[_State, ep.Tensor]:
+            x = move(state, schedule, constants, weight)
+            loss, logits, grad = evaluate(x, constants.labels, constants.targets)
+            best = state.best
+            improved = loss > best.loss
             improved_kd = atleast_kd(improved, x.ndim)
-            best = (
-                ep.where(improved_kd, x_new, x_best),
-                ep.where(improved_kd, grad_new, grad_best),
-                ep.where(improved, loss, loss_best),
+            best = _Best(
+                ep.where(improved_kd, x, best.x),
+                ep.where(improved_kd, grad, best.grad),
+                ep.where(improved, loss, best.loss),
                 loss,
-                increases + (loss > loss_prev).astype(loss.dtype),
+                best.increases + (loss > best.loss_prev).astype(loss.dtype),
             )
-            return x_new, x, grad_new, logits, best
+            return _State(x, state.x, grad, best), logits
 
         return step
 
     def _make_move(self, model: Model) -> Callable[..., ep.Tensor]:
         """Linf / L2: a normalised gradient step, projected, then mixed with the previous
         update (momentum) and projected again."""
-        norm, (lower, upper) = self.norm, model.bounds
-
-        def project(z: ep.Tensor, origin: ep.Tensor, eps: ep.Tensor) -> ep.Tensor:
-            return norm.project(z, origin, eps).clip(lower, upper)
+        norm, project = self.norm, self._make_projection(model)
 
         def move(
-            x: ep.Tensor,
-            x_prev: ep.Tensor,
-            grad: ep.Tensor,
-            origin: ep.Tensor,
-            eps: ep.Tensor,
-            step_size: ep.Tensor,
-            weight: ep.Tensor,
-            extra: tuple[ep.Tensor, ...],
+            state: _State, schedule: _Schedule, constants: _Constants, weight: ep.Tensor
         ) -> ep.Tensor:
-            z = project(x + atleast_kd(step_size, x.ndim) * norm.normalize(grad), origin, eps)
-            return project(x + weight * (z - x) + (1 - weight) * (x - x_prev), origin, eps)
+            x, origin, eps = state.x, constants.origin, constants.eps
+            step = atleast_kd(schedule.step_size, x.ndim) * norm.normalize(state.grad)
+            z = project(x + step, origin, eps)
+            return project(x + weight * (z - x) + (1 - weight) * (x - state.x_prev), origin, eps)
 
         return move
 
     def _make_checkpoint(self, shape: tuple[int, ...]) -> StepFn:
+        """``checkpoint(state, schedule, constants, threshold) -> (state, schedule)``: halve
+        the step of the samples whose loss rose in at most ``threshold`` steps since the last
+        checkpoint, or stalled, and move them back to their best point."""
+
         def checkpoint(
-            x: ep.Tensor,
-            grad: ep.Tensor,
-            origin: ep.Tensor,
-            eps: ep.Tensor,
-            step_size: ep.Tensor,
-            best: Best,
-            extra: tuple[ep.Tensor, ...],
-            threshold: ep.Tensor,
-        ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor, Best, tuple[ep.Tensor, ...]]:
-            x_best, grad_best, loss_best, loss_prev, increases = best
-            loss_at_last, halved_last = extra
-            oscillating = increases <= threshold
-            stalled = ep.logical_and(ep.logical_not(halved_last), loss_at_last >= loss_best)
+            state: _State, schedule: _Schedule, constants: _Constants, threshold: ep.Tensor
+        ) -> tuple[_State, _Schedule]:
+            best = state.best
+            oscillating = best.increases <= threshold
+            stalled = ep.logical_and(
+                ep.logical_not(schedule.halved), schedule.best_loss >= best.loss
+            )
             halve = ep.logical_or(oscillating, stalled)
-            halve_kd = atleast_kd(halve, x.ndim)
-            step_size = ep.where(halve, step_size / 2, step_size)
-            x = ep.where(halve_kd, x_best, x)
-            grad = ep.where(halve_kd, grad_best, grad)
-            best = (x_best, grad_best, loss_best, loss_prev, ep.zeros_like(increases))
-            return x, grad, step_size, best, (loss_best, halve)
+            step_size = ep.where(halve, schedule.step_size / 2, schedule.step_size)
+            state = _back_to_best(state, halve)
+            state = state._replace(best=best._replace(increases=ep.zeros_like(best.increases)))
+            return state, _Schedule(step_size, best.loss, halve)
 
         return checkpoint
 
@@ -422,7 +423,10 @@ class L1AutoPGD(_AutoPGD):
         start: ep.Tensor = project(origin + noise, origin, eps)
         return start
 
-    def _make_projection(self, model: Model) -> StepFn:
+    def _make_projection(
+        self, model: Model
+    ) -> Callable[[ep.Tensor, ep.Tensor, ep.Tensor], ep.Tensor]:
+        """The exact projection onto the L1 ball intersected with the box."""
         lower, upper = model.bounds
 
         def project(z: ep.Tensor, origin: ep.Tensor, eps: ep.Tensor) -> ep.Tensor:
@@ -442,65 +446,53 @@ class L1AutoPGD(_AutoPGD):
     def _checkpoints(self) -> list[tuple[int, int]]:
         return l1_checkpoints(self.steps)
 
-    def _checkpoint_state(self, loss: ep.Tensor) -> tuple[ep.Tensor, ...]:
-        """(fraction of coordinates moved, number of non-zero coordinates at the last check)."""
-        return ep.zeros_like(loss) + self.initial_topk, ep.zeros_like(loss) - 1.0
+    def _schedule(self, step_size: ep.Tensor, loss: ep.Tensor) -> Schedule:
+        return _SparseSchedule(
+            step_size, ep.zeros_like(loss) + self.initial_topk, ep.zeros_like(loss) - 1.0
+        )
 
     def _make_move(self, model: Model) -> Callable[..., ep.Tensor]:
+        """A step of the step size in L1, spread evenly over the coordinates with the
+        ``topk`` largest gradients, then projected."""
         project = self._make_projection(model)
 
         def move(
-            x: ep.Tensor,
-            x_prev: ep.Tensor,
-            grad: ep.Tensor,
-            origin: ep.Tensor,
-            eps: ep.Tensor,
-            step_size: ep.Tensor,
-            weight: ep.Tensor,
-            extra: tuple[ep.Tensor, ...],
+            state: _State, schedule: _SparseSchedule, constants: _Constants, weight: ep.Tensor
         ) -> ep.Tensor:
-            topk = extra[0]
-            g = flat_batch(grad)
+            g = flat_batch(state.grad)
             features = g.shape[-1]
             magnitude = g.abs()
-            rank = ((1.0 - topk) * features).astype(magnitude.dtype)
+            rank = ((1.0 - schedule.topk) * features).astype(magnitude.dtype)
             rank = ep.minimum(ep.maximum(rank, 0.0), features - 1.0)
             index = rank.astype(magnitude.argmax(axis=-1).dtype)[:, None]
             threshold = ep.take_along_axis(magnitude.sort(axis=-1), index, axis=-1)
             direction = ep.where(magnitude >= threshold, g.sign(), 0.0)
             moved = direction.abs().sum(axis=-1, keepdims=True)
-            step = direction * (step_size[:, None] / (moved + 1e-10))
-            moved_x: ep.Tensor = project(x + unflat_batch(step, x), origin, eps)
-            return moved_x
+            step = direction * (schedule.step_size[:, None] / (moved + 1e-10))
+            return project(state.x + unflat_batch(step, state.x), constants.origin, constants.eps)
 
         return move
 
     def _make_checkpoint(self, shape: tuple[int, ...]) -> StepFn:
+        """Where the best point got much sparser: move fewer coordinates and restart there at
+        the full step; elsewhere shrink the step (within ``[eps / 10, eps]``)."""
         features = float(np.prod(shape))
 
         def checkpoint(
-            x: ep.Tensor,
-            grad: ep.Tensor,
-            origin: ep.Tensor,
-            eps: ep.Tensor,
-            step_size: ep.Tensor,
-            best: Best,
-            extra: tuple[ep.Tensor, ...],
+            state: _State,
+            schedule: _SparseSchedule,
+            constants: _Constants,
             threshold: ep.Tensor,
-        ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor, Best, tuple[ep.Tensor, ...]]:
-            x_best, grad_best = best[0], best[1]
-            _, sparsity_before = extra
-            sparsity_before = ep.where(sparsity_before < 0, features, sparsity_before)
-            sparsity = (flat_batch(x_best - origin).abs() > 0).astype(x.dtype).sum(axis=-1)
-            # the best point got much sparser: move fewer coordinates, restart at full step
-            sparser = sparsity / ep.maximum(sparsity_before, 1.0) < 0.95
-            topk = sparsity / features / 1.5
+        ) -> tuple[_State, _SparseSchedule]:
+            eps, step_size = constants.eps, schedule.step_size
+            before = ep.where(schedule.nonzero < 0, features, schedule.nonzero)
+            offset = flat_batch(state.best.x - constants.origin)
+            nonzero = (offset.abs() > 0).astype(state.x.dtype).sum(axis=-1)
+            sparser = nonzero / ep.maximum(before, 1.0) < 0.95
             step_size = ep.where(sparser, eps + 0 * step_size, step_size / 1.5)
             step_size = ep.minimum(ep.maximum(step_size, eps / 10), eps)
-            sparser_kd = atleast_kd(sparser, x.ndim)
-            x = ep.where(sparser_kd, x_best, x)
-            grad = ep.where(sparser_kd, grad_best, grad)
-            return x, grad, step_size, best, (topk, sparsity)
+            topk = nonzero / features / 1.5
+            return _back_to_best(state, sparser), _SparseSchedule(step_size, topk, nonzero)
 
         return checkpoint
 
@@ -525,58 +517,32 @@ class _AutoPGDTargeted(_AutoPGD):
         norm: as for :class:`_AutoPGD`; ``APGDT(norm="l2")`` gives an :class:`L2AutoPGDTargeted`.
     """
 
-    def __init__(
-        self,
-        *,
-        steps: int = 100,
-        restarts: int = 1,
-        n_target_classes: int = 9,
-        loss: str = "dlr",
-        rho: float = 0.75,
-        eot_iter: int = 1,
-        seed: int | None = None,
-        norm: Any = None,
-    ) -> None:
-        super().__init__(
-            steps=steps, restarts=restarts, loss=loss, rho=rho, eot_iter=eot_iter, seed=seed
-        )
+    __init__ = keyword_constructor(
+        steps=100,
+        restarts=1,
+        n_target_classes=9,
+        loss="dlr",
+        rho=0.75,
+        eot_iter=1,
+        seed=None,
+        norm=None,
+    )
+
+    def _configure(self, **arguments: Any) -> None:
+        """APGD's arguments, with other defaults, and ``n_target_classes``."""
+        n_target_classes = arguments.pop("n_target_classes")
+        super().__init__(**arguments)
         self.n_target_classes = check_int(n_target_classes, "n_target_classes")
 
-    def perturb(
-        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
-    ) -> ep.Tensor:
-        classes, targeted = criterion.gradient_target()
-        if epsilon == 0 or inputs.shape[0] == 0:
-            return inputs
-        outputs = model(inputs)
-        self._check_classes(outputs.shape[-1])
+    def _targets(
+        self, outputs: ep.Tensor, classes: ep.Tensor, targeted: bool
+    ) -> tuple[list[ep.Tensor], Mode]:
+        """Targeted criterion: its targets. Untargeted: the most likely other classes in
+        turn, with the true labels in the loss."""
         if targeted:
-            x, _ = self._attack(
-                model, inputs, outputs, criterion, epsilon, classes, classes, True, False
-            )
-            return x
-        found = host_bool(criterion(inputs, outputs))
-        rng = self._generator()
-        result = inputs
-        for rank in progress.steps(min(self.n_target_classes, outputs.shape[-1] - 1)):
-            if found.all():
-                break
-            targets = ranked_other_class(outputs, classes, rank + 1)
-            result, found = self._attack(
-                model,
-                inputs,
-                outputs,
-                criterion,
-                epsilon,
-                classes,
-                targets,
-                True,
-                True,
-                found=found,
-                result=result,
-                rng=rng,
-            )
-        return result
+            return [classes], (self.loss, True, False)
+        count = min(self.n_target_classes, outputs.shape[-1] - 1)
+        return ranked_other_classes(outputs, classes, count), (self.loss, True, True)
 
 
 class LinfAutoPGDTargeted(_AutoPGDTargeted):

@@ -21,14 +21,15 @@ from typing import Any, ClassVar
 import eagerpy as ep
 import numpy as np
 
-from .. import _progress as progress
+from .._tensors import atleast_kd
 from ..criteria import Criterion
 from ..models.base import Model
 from ..norms import Norm, l2, linf
 from . import _diagnostics
 from ._minimization import check_bool, check_int, check_seed
 from ._norm_arg import NormFamily, norm_family
-from ._subsets import Subset, host_bool
+from ._restarts import rounds
+from ._subsets import host_bool
 from .apgd import L2AutoPGD, L2AutoPGDTargeted, LinfAutoPGD, LinfAutoPGDTargeted
 from .base import Attack, AttackResult, FixedEpsilonAttack, MinimizationAttack, parse_epsilons
 from .fab import L2FAB, LinfFAB
@@ -166,39 +167,48 @@ class AutoAttack(NormFamily, FixedEpsilonAttack):
         if self.checks:
             report.warnings += _diagnostics.model_checks(model, inputs, criterion, outputs)
         robust = ~host_bool(criterion(inputs, outputs))
-        report.robust_accuracy["clean"] = float(robust.mean())
-        result = inputs
-        after_white_box: np.ndarray | None = None
         components = self.attacks(outputs.shape[-1])
-        for index in progress.steps(len(components)):
-            name, attack = components[index]
-            fooled = np.zeros(n, dtype=bool)
-            if robust.any() and epsilon > 0:
-                subset = Subset.of_mask(inputs, robust, model.compile_enabled)
-                part = subset.take(inputs)
-                part_criterion = subset.criterion(criterion, inputs, outputs)
-                adversarial = self._run_one(model, attack, part, part_criterion, epsilon)
-                success = subset.selected(
-                    host_bool(part_criterion(adversarial, model(adversarial)))
-                )
-                fooled[subset.rows_np[success]] = True
-                if fooled.any():
-                    mask = ep.from_numpy(inputs, fooled)
-                    full = subset.put(inputs, adversarial)
-                    result = ep.where(mask.reshape((n,) + (1,) * (inputs.ndim - 1)), full, result)
-            robust = np.logical_and(robust, ~fooled)
+        # per component, the samples it was the first to fool
+        fooled = [np.zeros(n, dtype=bool) for _ in components]
+        remaining = robust.copy() if epsilon > 0 else np.zeros(n, dtype=bool)
+        result = inputs
+        for run in rounds(model, inputs, outputs, criterion, len(components), lambda: remaining):
+            attack = components[run.index][1]
+            adversarial = self._run_one(model, attack, run.inputs, run.criterion, epsilon)
+            rows = run.subset.rows_where(run.criterion(adversarial, model(adversarial)))
+            if rows.size:
+                fooled[run.index][rows] = True
+                mask = ep.from_numpy(inputs, fooled[run.index])
+                full = run.subset.put(result, adversarial)
+                result = ep.where(atleast_kd(mask, inputs.ndim), full, result)
+            remaining[rows] = False
+        self._fill(report, robust, [name for name, _ in components], fooled)
+        return result, report
+
+    def _fill(
+        self,
+        report: AutoAttackReport,
+        robust: np.ndarray,
+        names: list[str],
+        fooled: list[np.ndarray],
+    ) -> None:
+        """Robust accuracy after each component, the samples each fooled first, and the
+        gradient-masking findings, in ``report``; ``robust``: the samples robust clean."""
+        report.robust_accuracy["clean"] = float(robust.mean())
+        after_white_box: np.ndarray | None = None
+        for name, first in zip(names, fooled):
+            robust = np.logical_and(robust, ~first)
             report.robust_accuracy[name] = float(robust.mean())
-            report.fooled_by[name] = int(fooled.sum())
+            report.fooled_by[name] = int(first.sum())
             if name in _WHITE_BOX:
                 after_white_box = robust.copy()
             elif after_white_box is not None and self.checks:
                 message = _diagnostics.black_box_check(
-                    after_white_box, robust, epsilon=epsilon, norm=self.norm.name
+                    after_white_box, robust, epsilon=report.epsilon, norm=self.norm.name
                 )
                 if message is not None:
                     report.warnings.append(message)
         _diagnostics.warn(report.warnings, type(self).__name__)
-        return result, report
 
     def _run_one(
         self,

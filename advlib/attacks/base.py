@@ -343,10 +343,27 @@ class Attack(ABC):
             return np.random.default_rng(self.seed)
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index,)))
 
-    def _step_key(self, *extra: Hashable) -> Hashable:
-        """Identifies a compiled step: the attack's settings except its seed."""
-        settings = tuple(sorted((k, repr(v)) for k, v in vars(self).items() if k != "seed"))
-        return (type(self).__qualname__, settings, *extra)
+    def _step_key(
+        self,
+        *extra: Hashable,
+        family: type[Attack] | None = None,
+        settings: Sequence[str] | None = None,
+    ) -> Hashable:
+        """The key of a compiled step in the model's cache (``model.compiled(key, factory)``),
+        for every attack: two steps share one compiled function exactly when their keys are
+        equal, so the key names everything the step is built from.
+
+        Args:
+            *extra: what the step is built from besides the attack: its name, modes, shapes.
+            family: the class whose methods build the step, to share it among that class's
+                subclasses of one norm (APGD and APGD-T); default None: the attack's class.
+            settings: the names of the attack's attributes the step is built from; default
+                None: all of them except the seed (the safe choice).
+        """
+        chosen = vars(self) if settings is None else {k: getattr(self, k) for k in settings}
+        values = tuple(sorted((k, repr(v)) for k, v in chosen.items() if k != "seed"))
+        owner = type(self) if family is None else family
+        return (owner, self.norm.name, values, *extra)
 
     def _finish(
         self,

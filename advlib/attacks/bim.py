@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..norms import l1, l2, linf
+from ._signatures import keyword_constructor
 from .gradient_descent import GradientDescentAttack
 
 
@@ -17,22 +18,9 @@ class _BasicIterativeAttack(GradientDescentAttack):
         seed: seed of the random start; None draws fresh randomness on every call.
     """
 
-    def __init__(
-        self,
-        *,
-        rel_stepsize: float = 0.2,
-        abs_stepsize: float | None = None,
-        steps: int = 10,
-        random_start: bool = False,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            rel_stepsize=rel_stepsize,
-            abs_stepsize=abs_stepsize,
-            steps=steps,
-            random_start=random_start,
-            seed=seed,
-        )
+    __init__ = keyword_constructor(
+        rel_stepsize=0.2, abs_stepsize=None, steps=10, random_start=False, seed=None
+    )
 
 
 class L1BasicIterativeAttack(_BasicIterativeAttack):

@@ -15,24 +15,17 @@ as given are returned at once; samples without a starting point are returned unc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import eagerpy as ep
 import numpy as np
 
 from .. import _progress as progress
 from .._tensors import atleast_kd, dtype_name, scalar_like
-from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from ..norms import l2
-from ._decision import (
-    binary_search,
-    check_init_attack,
-    check_tensorboard,
-    find_starts,
-    is_adversarial,
-)
-from ._minimization import check_float, check_int, check_seed
+from ._decision import DecisionAttack, Start, binary_search, check_tensorboard, is_adversarial
+from ._minimization import Problem, check_float, check_init_attack, check_int, check_seed
 from ._subsets import host_bool
 from .base import MinimizationAttack
 
@@ -43,7 +36,22 @@ _CHECK_EVERY = 100
 _DEFAULT_CONVERGENCE = 1e-7
 
 
-class BoundaryAttack(MinimizationAttack):
+class _Steps(NamedTuple):
+    """Per sample, the relative sizes of the two parts of a proposal."""
+
+    spherical: ep.Tensor  # the orthogonal step
+    source: ep.Tensor  # the step towards the input
+
+
+class _Windows(NamedTuple):
+    """Per sample, the outcomes of recent proposals (1 adversarial, 0 not, -1 no record), or
+    the bool column of each window to write next."""
+
+    spherical: ep.Tensor  # (N, 100): the spherical proposals
+    step: ep.Tensor  # (N, 30): the full proposals
+
+
+class BoundaryAttack(DecisionAttack):
     """The Boundary attack in L2, with Foolbox's signature and defaults; see the module
     documentation.
 
@@ -68,7 +76,6 @@ class BoundaryAttack(MinimizationAttack):
     """
 
     norm = l2
-    requires_grad = False
 
     def __init__(
         self,
@@ -96,38 +103,22 @@ class BoundaryAttack(MinimizationAttack):
             raise ValueError(f"step_adaptation: expected a number > 1, got {step_adaptation!r}")
         check_tensorboard(tensorboard)
         self.update_stats_every_k = check_int(update_stats_every_k, "update_stats_every_k")
-        self.init_attack = check_init_attack(init_attack)
+        self.init_attack = check_init_attack(init_attack, "another decision-based attack")
         self.init_trials = check_int(init_trials, "init_trials")
         self.seed = check_seed(seed)
 
-    def perturb(
-        self,
-        model: Model,
-        inputs: ep.Tensor,
-        criterion: Criterion,
-        early_stop: float | None = None,
-        *,
-        starting_points: ep.Tensor | None = None,
-    ) -> ep.Tensor:
-        """See :meth:`MinimizationAttack.perturb`; ``starting_points`` (EagerPy tensor shaped like
-        ``inputs``, default None) are adversarial starts that take precedence over
-        ``init_attack`` where they are adversarial."""
-        if inputs.shape[0] == 0:
-            return inputs
-        rng = self._generator()
-        starts, active = find_starts(
-            model, inputs, criterion, self.init_attack, self.init_trials, rng, starting_points
-        )
-        if active is None:
-            return starts
+    def _search(self, problem: Problem, start: Start) -> ep.Tensor:
+        model, inputs, criterion, early_stop = problem
+        starts, active, rng = start
         best = binary_search(model, criterion, inputs, starts, l2, 1e-3)
         best = ep.where(atleast_kd(active, best.ndim), best, starts)
 
         zeros = ep.zeros_like(l2(inputs))
-        spherical_steps = zeros + self.spherical_step
-        source_steps = zeros + self.source_step
-        spherical_stats = ep.zeros(inputs, (inputs.shape[0], _SPHERICAL_WINDOW)) - 1
-        step_stats = ep.zeros(inputs, (inputs.shape[0], _STEP_WINDOW)) - 1
+        steps = _Steps(zeros + self.spherical_step, zeros + self.source_step)
+        n = inputs.shape[0]
+        history = _Windows(
+            ep.zeros(inputs, (n, _SPHERICAL_WINDOW)) - 1, ep.zeros(inputs, (n, _STEP_WINDOW)) - 1
+        )
         propose = model.compiled(
             ("advlib.attacks.boundary", "propose"), lambda: _make_propose(model)
         )
@@ -140,25 +131,16 @@ class BoundaryAttack(MinimizationAttack):
         for index in progress.steps(self.steps):
             step = index + 1
             noise = ep.from_numpy(inputs, rng.standard_normal(size=inputs.shape).astype(dtype))
-            candidates, spherical = propose(inputs, best, noise, spherical_steps, source_steps)
+            candidates, spherical = propose(inputs, best, noise, steps)
             is_adv = is_adversarial(model, criterion, candidates)
             closer = l2(candidates - inputs) < l2(best - inputs)
-            running = ep.logical_and(active, source_steps >= convergence)
+            running = ep.logical_and(active, steps.source >= convergence)
             take = ep.logical_and(ep.logical_and(is_adv, closer), running)
             best = ep.where(atleast_kd(take, best.ndim), candidates, best)
             if step % k == 0:
                 spherical_adv = is_adversarial(model, criterion, spherical)
-                slot = (step // k) - 1
-                spherical_steps, source_steps, spherical_stats, step_stats = adapt(
-                    spherical_adv,
-                    is_adv,
-                    spherical_steps,
-                    source_steps,
-                    spherical_stats,
-                    step_stats,
-                    _slot(inputs, _SPHERICAL_WINDOW, slot % _SPHERICAL_WINDOW),
-                    _slot(inputs, _STEP_WINDOW, slot % _STEP_WINDOW),
-                )
+                slots = _slots(inputs, (step // k) - 1)
+                steps, history = adapt(steps, history, spherical_adv, is_adv, slots)
             if step % _CHECK_EVERY == 0:  # one transfer per 100 steps
                 done = ep.logical_not(running)
                 if early_stop is not None:
@@ -178,23 +160,22 @@ class BoundaryAttack(MinimizationAttack):
             return full, ep.maximum(stats, 0.0).mean(axis=-1)
 
         def adapt(
+            steps: _Steps,
+            history: _Windows,
             spherical_adv: ep.Tensor,
             step_adv: ep.Tensor,
-            spherical_steps: ep.Tensor,
-            source_steps: ep.Tensor,
-            spherical_stats: ep.Tensor,
-            step_stats: ep.Tensor,
-            spherical_slot: ep.Tensor,
-            step_slot: ep.Tensor,
-        ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor, ep.Tensor]:
-            spherical_stats = record(spherical_stats, spherical_slot, spherical_adv)
-            step_stats = record(step_stats, step_slot, step_adv)
+            slots: _Windows,
+        ) -> tuple[_Steps, _Windows]:
+            """Record the outcomes in the windows at ``slots`` and adapt the step sizes to the
+            success rates of full windows (which then start again)."""
+            spherical_stats = record(history.spherical, slots.spherical, spherical_adv)
+            step_stats = record(history.step, slots.step, step_adv)
             full, success = rate(spherical_stats)
             grow = ep.logical_and(full, success > 0.5)
             shrink = ep.logical_and(full, success < 0.2)
             change = ep.where(grow, factor, ep.where(shrink, 1 / factor, 1.0))
-            spherical_steps = spherical_steps * change
-            source_steps = source_steps * change
+            spherical_steps = steps.spherical * change
+            source_steps = steps.source * change
             reset = ep.logical_or(grow, shrink)[:, None]
             spherical_stats = ep.where(reset, -1.0, spherical_stats)
             full, success = rate(step_stats)
@@ -203,7 +184,7 @@ class BoundaryAttack(MinimizationAttack):
             source_steps = source_steps * ep.where(grow, factor, ep.where(shrink, 1 / factor, 1.0))
             reset = ep.logical_or(grow, shrink)[:, None]
             step_stats = ep.where(reset, -1.0, step_stats)
-            return spherical_steps, source_steps, spherical_stats, step_stats
+            return _Steps(spherical_steps, source_steps), _Windows(spherical_stats, step_stats)
 
         return adapt
 
@@ -222,20 +203,19 @@ def _convergence(misspelled: Any, spelled: Any) -> float:
     return check_float(spelled, "source_step_convergence")
 
 
-def _slot(like: ep.Tensor, window: int, index: int) -> ep.Tensor:
-    """A bool (window,) tensor, True at ``index``: which column of a statistics window to write."""
-    return ep.from_numpy(like, np.arange(window) == index)
+def _slots(like: ep.Tensor, index: int) -> _Windows:
+    """The column of each window to write the ``index``-th record to, as bool masks."""
+    return _Windows(
+        ep.from_numpy(like, np.arange(_SPHERICAL_WINDOW) == index % _SPHERICAL_WINDOW),
+        ep.from_numpy(like, np.arange(_STEP_WINDOW) == index % _STEP_WINDOW),
+    )
 
 
 def _make_propose(model: Model) -> StepFn:
     lower, upper = model.bounds
 
     def propose(
-        origin: ep.Tensor,
-        best: ep.Tensor,
-        noise: ep.Tensor,
-        spherical_steps: ep.Tensor,
-        source_steps: ep.Tensor,
+        origin: ep.Tensor, best: ep.Tensor, noise: ep.Tensor, steps: _Steps
     ) -> tuple[ep.Tensor, ep.Tensor]:
         """(full proposal, spherical proposal) for every sample."""
         towards = origin - best
@@ -249,14 +229,14 @@ def _make_propose(model: Model) -> StepFn:
             - atleast_kd((noise * unit).sum(axis=tuple(range(1, noise.ndim))), noise.ndim) * unit
         )
         orthogonal = orthogonal / (atleast_kd(l2(orthogonal), origin.ndim) + 1e-12)
-        step = atleast_kd(spherical_steps, origin.ndim)
+        step = atleast_kd(steps.spherical, origin.ndim)
         shrink = 1 / (step**2 + 1).sqrt()
         spherical = origin - shrink * (towards - step * distance_kd * orthogonal)
         spherical = spherical.clip(lower, upper)
         # then a step towards the input: reduce the distance by source_step of the old one
         new_towards = origin - spherical
         new_distance = atleast_kd(l2(new_towards), origin.ndim)
-        length = atleast_kd(source_steps, origin.ndim) * distance_kd + new_distance - distance_kd
+        length = atleast_kd(steps.source, origin.ndim) * distance_kd + new_distance - distance_kd
         length = ep.maximum(length, 0.0) / (new_distance + 1e-12)
         candidates = (spherical + length * new_towards).clip(lower, upper)
         return candidates, spherical

@@ -14,13 +14,11 @@ import eagerpy as ep
 
 from .. import _progress as progress
 from .._tensors import atleast_kd
-from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from ..norms import l2, linf
 from ._losses import class_logit, margin, without_classes
-from ._minimization import any_active, check_float, check_int, dual, freeze
+from ._minimization import Minimizer, Problem, any_active, check_float, check_int, freeze
 from ._optim import check_interval
-from .base import MinimizationAttack
 
 _LOSSES = ("logits", "crossentropy")
 # Added to every linearised distance, as in the reference, so each step crosses the boundary.
@@ -28,7 +26,7 @@ _NUDGE = 1e-4
 _TINY = 1e-8
 
 
-class _DeepFoolAttack(MinimizationAttack):
+class _DeepFoolAttack(Minimizer):
     """DeepFool in ``self.norm``, with Foolbox's signature and defaults.
 
     Args:
@@ -56,13 +54,8 @@ class _DeepFoolAttack(MinimizationAttack):
             raise ValueError(f"loss: expected 'logits' or 'crossentropy', got {loss!r}")
         self.loss = loss
 
-    def perturb(
-        self,
-        model: Model,
-        inputs: ep.Tensor,
-        criterion: Criterion,
-        early_stop: float | None = None,
-    ) -> ep.Tensor:
+    def _minimize(self, problem: Problem) -> ep.Tensor:
+        model, inputs, criterion, _ = problem
         classes, targeted = criterion.gradient_target()
         logits = model(inputs)
         if targeted:
@@ -106,7 +99,7 @@ class _DeepFoolAttack(MinimizationAttack):
         return advance
 
     def _make_step(self, model: Model, targeted: bool, count: int) -> StepFn:
-        norm, dual_norm = self.norm, dual(self.norm)
+        norm, dual_norm = self.norm, self.norm.dual
         use_logits = self.loss == "logits"
 
         def boundary_value(logits: ep.Tensor, classes: ep.Tensor, other: ep.Tensor) -> ep.Tensor:

@@ -21,28 +21,52 @@ Three modes, chosen by the criterion and ``n_target_classes``:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import eagerpy as ep
 import numpy as np
 
 from .. import _progress as progress
-from .._tensors import atleast_kd, dtype_name, flat_batch, scalar_like, unflat_batch
+from .._tensors import atleast_kd, dtype_name, flat_batch, unflat_batch
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from ..norms import l2, linf
 from ._box_projections import hyperplane_projection
-from ._dlr import ranked_other_class
+from ._dlr import ranked_other_classes
 from ._losses import best_other_logit, class_logit
-from ._minimization import check_float, check_int, check_seed, dual
+from ._minimization import Minimizer, Problem, check_float, check_int, check_seed, dual
 from ._norm_arg import NormFamily, norm_family
-from ._subsets import Subset, host_bool
-from .base import MinimizationAttack
+from ._restarts import rounds
+from ._subsets import host_bool
 
 _INF = float("inf")
 
 
-class _FAB(NormFamily, MinimizationAttack):
+class _Constants(NamedTuple):
+    """The tensors a run attacks from."""
+
+    origin: ep.Tensor  # the inputs
+    labels: ep.Tensor  # their classes (the target classes for a targeted criterion)
+    targets: ep.Tensor  # the classes whose boundary to cross (FAB-T), else the labels
+
+
+class _Scalars(NamedTuple):
+    """The attack's settings as 0-d tensors."""
+
+    alpha_max: ep.Tensor
+    eta: ep.Tensor
+    beta: ep.Tensor
+
+
+class _Best(NamedTuple):
+    """Per sample, the smallest adversarial found (the input where none) and its size (0 for
+    the input when it is adversarial already, infinite where none)."""
+
+    x: ep.Tensor
+    size: ep.Tensor
+
+
+class _FAB(NormFamily, Minimizer):
     """FAB in the norm ``self.norm`` (see the module documentation); ``FAB(norm="l2")`` gives an
     :class:`L2FAB`.
 
@@ -98,13 +122,8 @@ class _FAB(NormFamily, MinimizationAttack):
         )
         self.seed = check_seed(seed)
 
-    def perturb(
-        self,
-        model: Model,
-        inputs: ep.Tensor,
-        criterion: Criterion,
-        early_stop: float | None = None,
-    ) -> ep.Tensor:
+    def _minimize(self, problem: Problem) -> ep.Tensor:
+        model, inputs, criterion, early_stop = problem
         classes, targeted = criterion.gradient_target()
         if inputs.shape[0] == 0:
             return inputs
@@ -113,75 +132,68 @@ class _FAB(NormFamily, MinimizationAttack):
         if targeted:
             mode, target_list = "dynamic", [classes]
         elif self.n_target_classes is not None:
-            ranks = range(1, min(self.n_target_classes, num_classes - 1) + 1)
-            mode, target_list = "target", [ranked_other_class(outputs, classes, r) for r in ranks]
+            count = min(self.n_target_classes, num_classes - 1)
+            mode, target_list = "target", ranked_other_classes(outputs, classes, count)
         else:
             mode, target_list = "all", [classes]
 
         adversarial = host_bool(criterion(inputs, outputs))
-        best = inputs
-        best_size = ep.where(ep.from_numpy(classes, adversarial), 0.0, _INF).astype(inputs.dtype)
+        size = ep.where(ep.from_numpy(classes, adversarial), 0.0, _INF).astype(inputs.dtype)
+        best = _Best(inputs, size)
         stop = _INF if early_stop is None else early_stop
+
+        def remaining() -> np.ndarray:
+            mask: np.ndarray = ~adversarial
+            if stop < _INF:  # samples adversarial within early_stop are done
+                mask = np.logical_and(mask, best.size.numpy() > stop)
+            return mask
+
         rng = self._generator()
-        for index in progress.steps(len(target_list)):
-            targets = target_list[index]
-            for restart in progress.steps(self.restarts):
-                remaining = ~adversarial
-                if stop < _INF:  # samples adversarial within early_stop are done
-                    remaining = np.logical_and(remaining, best_size.numpy() > stop)
-                if not remaining.any():
-                    return best
-                subset = Subset.of_mask(inputs, remaining, model.compile_enabled)
-                part, part_size = self._single_run(
-                    model,
-                    subset.take(inputs),
-                    subset.criterion(criterion, inputs, outputs),
-                    subset.take(classes),
-                    subset.take(targets),
-                    mode,
-                    num_classes,
-                    subset.take(best),
-                    subset.take(best_size),
-                    restart > 0,
-                    stop,
-                    rng,
-                )
-                best = subset.put(best, part)
-                best_size = subset.put(best_size, part_size)
-        return best
+        count = len(target_list) * self.restarts
+        for run in rounds(model, inputs, outputs, criterion, count, remaining):
+            targets = target_list[run.index // self.restarts]
+            part = self._single_run(
+                model,
+                run.criterion,
+                _Constants(run.inputs, run.subset.take(classes), run.subset.take(targets)),
+                (mode, num_classes),
+                _Best(*(run.subset.take(t) for t in best)),
+                run.index % self.restarts > 0,
+                stop,
+                rng,
+            )
+            best = _Best(*(run.subset.put(t, p) for t, p in zip(best, part)))
+        return best.x
 
     def _single_run(
         self,
         model: Model,
-        origin: ep.Tensor,
         criterion: Criterion,
-        labels: ep.Tensor,
-        targets: ep.Tensor,
-        mode: str,
-        num_classes: int,
-        best: ep.Tensor,
-        best_size: ep.Tensor,
+        constants: _Constants,
+        mode: tuple[str, int],
+        best: _Best,
         random_start: bool,
         stop: float,
         rng: np.random.Generator,
-    ) -> tuple[ep.Tensor, ep.Tensor]:
+    ) -> _Best:
+        """One run from ``constants.origin`` (or a random start when ``random_start``): the
+        smallest adversarials, ``best`` where none is smaller. ``mode``: the boundaries to
+        cross ("all", "target" or "dynamic") and the number of classes."""
         step = model.compiled(
-            ("advlib.attacks.fab", self.norm.name, "step", mode, num_classes),
-            lambda: self._make_step(model, mode, num_classes),
+            self._step_key("step", *mode, settings=()), lambda: self._make_step(model, *mode)
         )
-        keep = model.compiled(("advlib.attacks.fab", self.norm.name, "keep"), self._make_keep)
-        x = self._start(model, origin, best_size, stop, rng) if random_start else origin
-        alpha_max, eta = scalar_like(origin, self.alpha_max), scalar_like(origin, self.eta)
-        beta = scalar_like(origin, self.beta)
+        keep = model.compiled(self._step_key("keep", settings=()), self._make_keep)
+        origin = constants.origin
+        x = self._start(model, origin, best.size, stop, rng) if random_start else origin
+        scalars = _Scalars(*model.scalars(origin, self.alpha_max, self.eta, self.beta))
         check_every = max(1, self.steps // 10)
         for i in progress.steps(self.steps):
-            x, logits = step(x, origin, labels, targets, alpha_max, eta)
-            is_adv = criterion(x, logits)
-            x, best, best_size = keep(x, origin, is_adv, best, best_size, beta)
+            x, logits = step(x, constants, scalars)
+            x, best = keep(x, criterion(x, logits), best, origin, scalars.beta)
             # one transfer every 10% of the steps
-            if stop < _INF and (i + 1) % check_every == 0 and _all(best_size <= stop):
+            if stop < _INF and (i + 1) % check_every == 0 and _all(best.size <= stop):
                 break
-        return best, best_size
+        return best
 
     def _start(
         self,
@@ -207,18 +219,17 @@ class _FAB(NormFamily, MinimizationAttack):
 
     # ------------------------------------------------------------------ compiled pieces
     def _make_step(self, model: Model, mode: str, num_classes: int) -> StepFn:
+        """``step(x, constants, scalars) -> (x, logits)``: the biased projection onto the
+        linearised boundary, with overshoot."""
         norm, (lower, upper) = self.norm, model.bounds
         boundary = self._make_boundary(model, mode, num_classes)
 
         def step(
-            x: ep.Tensor,
-            origin: ep.Tensor,
-            labels: ep.Tensor,
-            targets: ep.Tensor,
-            alpha_max: ep.Tensor,
-            eta: ep.Tensor,
+            x: ep.Tensor, constants: _Constants, scalars: _Scalars
         ) -> tuple[ep.Tensor, ep.Tensor]:
-            offset, normal = boundary(x, labels, targets)  # plane: offset + normal.(z - x) = 0
+            origin, eta = constants.origin, scalars.eta
+            # the plane: offset + normal.(z - x) = 0
+            offset, normal = boundary(x, constants.labels, constants.targets)
             w = flat_batch(normal)
             shift = (w * flat_batch(origin - x)).sum(axis=-1)
             d_x = hyperplane_projection(
@@ -229,7 +240,7 @@ class _FAB(NormFamily, MinimizationAttack):
             )
             size_x = ep.maximum(norm(d_x), 1e-8)
             size_origin = ep.maximum(norm(d_origin), 1e-8)
-            alpha = ep.minimum(size_x / (size_x + size_origin), alpha_max)
+            alpha = ep.minimum(size_x / (size_x + size_origin), scalars.alpha_max)
             alpha = atleast_kd(alpha, x.ndim)
             moved = (x + eta * unflat_batch(d_x, x)) * (1 - alpha) + (
                 origin + eta * unflat_batch(d_origin, x)
@@ -293,22 +304,21 @@ class _FAB(NormFamily, MinimizationAttack):
         return boundary
 
     def _make_keep(self) -> StepFn:
+        """``keep(x, is_adv, best, origin, beta) -> (x, best)``: adversarial points closer than
+        the best become the best, and step back towards ``origin`` by the factor ``beta``."""
         norm = self.norm
 
         def keep(
-            x: ep.Tensor,
-            origin: ep.Tensor,
-            is_adv: ep.Tensor,
-            best: ep.Tensor,
-            best_size: ep.Tensor,
-            beta: ep.Tensor,
-        ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+            x: ep.Tensor, is_adv: ep.Tensor, best: _Best, origin: ep.Tensor, beta: ep.Tensor
+        ) -> tuple[ep.Tensor, _Best]:
             size = norm(x - origin)
-            better = ep.logical_and(is_adv, size < best_size)
-            best = ep.where(atleast_kd(better, x.ndim), x, best)
-            best_size = ep.where(better, size, best_size)
+            better = ep.logical_and(is_adv, size < best.size)
+            best = _Best(
+                ep.where(atleast_kd(better, x.ndim), x, best.x),
+                ep.where(better, size, best.size),
+            )
             x = ep.where(atleast_kd(is_adv, x.ndim), origin + beta * (x - origin), x)
-            return x, best, best_size
+            return x, best
 
         return keep
 

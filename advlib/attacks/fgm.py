@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..norms import l1, l2, linf
+from ._signatures import keyword_constructor
 from .gradient_descent import GradientDescentAttack
 
 
@@ -14,8 +17,10 @@ class _FastGradientAttack(GradientDescentAttack):
         seed: seed of the random start; None draws fresh randomness on every call.
     """
 
-    def __init__(self, *, random_start: bool = False, seed: int | None = None) -> None:
-        super().__init__(rel_stepsize=1.0, steps=1, random_start=random_start, seed=seed)
+    __init__ = keyword_constructor(random_start=False, seed=None)
+
+    def _configure(self, **arguments: Any) -> None:
+        super()._configure(rel_stepsize=1.0, abs_stepsize=None, steps=1, **arguments)
 
 
 class L1FastGradientAttack(_FastGradientAttack):

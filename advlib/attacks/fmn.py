@@ -19,27 +19,24 @@ import eagerpy as ep
 
 from .. import _progress as progress
 from .._tensors import atleast_kd
-from ..criteria import Criterion
-from ..models.base import Model, StepFn
 from ..norms import l1, l2, linf
+from ._epsilon_search import Constants, EpsilonSearchAttack, Loss, Observation
 from ._losses import margin
 from ._minimization import (
-    any_active,
+    Problem,
     check_float,
+    check_fraction,
+    check_init_attack,
     check_int,
-    dual,
-    freeze,
-    keep_best,
-    still_active,
 )
-from ._optim import at_step, check_interval, cosine_schedule, schedule_tensor
+from ._optim import at_step, cosine_schedule, schedule_tensor
 from .base import MinimizationAttack
 
 _FINAL_GAMMA = 0.001
 _TINY = 1e-12
 
 
-class _FMNAttack(MinimizationAttack):
+class _FMNAttack(EpsilonSearchAttack):
     """Fast Minimum-Norm attack in ``self.norm``, with Foolbox's signature and defaults.
 
     Args:
@@ -72,74 +69,17 @@ class _FMNAttack(MinimizationAttack):
             if min_stepsize is None
             else check_float(min_stepsize, "min_stepsize")
         )
-        self.gamma = check_float(gamma, "gamma")
-        if not self.gamma < 1:
-            raise ValueError(f"gamma: expected a number in (0, 1), got {gamma!r}")
-        if init_attack is not None and not isinstance(init_attack, MinimizationAttack):
-            raise TypeError(
-                "init_attack: expected a minimization attack (e.g. DDNAttack()) or None, got "
-                f"{type(init_attack).__name__}"
-            )
-        self.init_attack = init_attack
+        self.gamma = check_fraction(gamma, "gamma")
+        self.init_attack = check_init_attack(init_attack, "DDNAttack()")
         self.binary_search_steps = check_int(binary_search_steps, "binary_search_steps", 0)
 
-    def perturb(
-        self,
-        model: Model,
-        inputs: ep.Tensor,
-        criterion: Criterion,
-        early_stop: float | None = None,
-    ) -> ep.Tensor:
-        classes, targeted = criterion.gradient_target()
-        n = inputs.shape[0]
-        gradient = model.compiled(
-            self._step_key("gradient", targeted), lambda: _make_gradient(model, targeted)
-        )
-        update = model.compiled(self._step_key("update"), lambda: self._make_update(model))
-        lower, upper = model.bounds
-        worst_norm = self.norm(ep.maximum(inputs - lower, upper - inputs))
-        stepsizes = schedule_tensor(
-            inputs, cosine_schedule(self.max_stepsize, self.min_stepsize, self.steps)
-        )
-        gammas = schedule_tensor(inputs, cosine_schedule(self.gamma, _FINAL_GAMMA, self.steps))
-
-        delta = self._start(model, inputs, criterion) - inputs
-        epsilon = ep.zeros(inputs, (n,))
-        best, best_size = inputs, ep.full(inputs, (n,), float("inf"))
-        found = ep.zeros(inputs, (n,)).bool()
-        active = ep.ones(inputs, (n,)).bool()
-        step_index = ep.zeros(inputs, ())
-        interval = check_interval(self.steps)
-        for step in progress.steps(self.steps):
-            if step % interval == 0:
-                active = still_active(active, best_size, early_stop)
-                if not any_active(active):
-                    break
-            candidate, logits, margins, grad = gradient(delta, inputs, classes)
-            is_adv = criterion(candidate, logits)
-            delta, epsilon, best, best_size, found, step_index = update(
-                delta,
-                epsilon,
-                grad,
-                margins,
-                is_adv,
-                candidate,
-                best,
-                best_size,
-                found,
-                inputs,
-                worst_norm,
-                active,
-                step_index,
-                stepsizes,
-                gammas,
-            )
-        return best
-
-    def _start(self, model: Model, inputs: ep.Tensor, criterion: Criterion) -> ep.Tensor:
-        """The inputs, or the adversarial closest to them on the way to ``init_attack``'s."""
+    def _start(self, problem: Problem) -> tuple[ep.Tensor, ep.Tensor]:
+        """From the inputs, or from the adversarial closest to them on the way to
+        ``init_attack``'s; the first radius is 0."""
+        model, inputs, criterion, _ = problem
+        epsilon = ep.zeros(inputs, (inputs.shape[0],))
         if self.init_attack is None:
-            return inputs
+            return inputs - inputs, epsilon
         with progress.quiet():  # the bar counts the attack's own steps, not its init's
             target = self.init_attack.perturb(model, inputs, criterion)
         delta = target - inputs
@@ -154,79 +94,44 @@ class _FMNAttack(MinimizationAttack):
         start = inputs + self.norm.clip(delta, high * sizes)
         # Where the init attack failed there is nothing to bisect towards: start at the input.
         failed = ep.logical_not(criterion(start, model(start)))
-        return ep.where(atleast_kd(failed, inputs.ndim), inputs, start)
+        return ep.where(atleast_kd(failed, inputs.ndim), inputs, start) - inputs, epsilon
 
-    def _make_update(self, model: Model) -> StepFn:
-        lower, upper = model.bounds
-        norm, dual_norm = self.norm, dual(self.norm)
+    def _loss(self, targeted: bool) -> Loss:
+        # Ascend -margin: towards the adversarial side.
+        def loss(logits: ep.Tensor, classes: ep.Tensor) -> ep.Tensor:
+            return -margin(logits, classes, targeted).sum()
 
-        def update(
-            delta: ep.Tensor,
-            epsilon: ep.Tensor,
-            grad: ep.Tensor,
-            margins: ep.Tensor,
-            is_adv: ep.Tensor,
-            candidate: ep.Tensor,
-            best: ep.Tensor,
-            best_size: ep.Tensor,
-            found: ep.Tensor,
-            inputs: ep.Tensor,
-            worst_norm: ep.Tensor,
-            active: ep.Tensor,
-            step_index: ep.Tensor,
-            stepsizes: ep.Tensor,
-            gammas: ep.Tensor,
-        ) -> tuple[ep.Tensor, ...]:
-            size = norm(delta)
-            best, best_size, found = keep_best(
-                best, best_size, found, candidate, size, is_adv, active
-            )
-            gamma = at_step(gammas, step_index)
-            # Until a first adversarial is found, jump to the linearised distance to the
-            # boundary (|margin| / ||gradient of the margin||_dual), overshot by gamma so a
-            # locally linear model does not leave the sample exactly on the boundary; and grow
-            # by at least gamma, as where clipping to the box keeps the perturbation smaller than
-            # epsilon, the linearised distance alone could leave epsilon stalled.
-            to_boundary = margins.abs() / ep.maximum(dual_norm(grad), _TINY)
-            searching = ep.maximum(size + (1 + gamma) * to_boundary, epsilon * (1 + gamma))
-            new_epsilon = ep.where(
-                is_adv,
-                ep.minimum(epsilon * (1 - gamma), best_size),
-                ep.where(found, epsilon * (1 + gamma), searching),
-            )
-            new_epsilon = ep.minimum(new_epsilon, worst_norm)
-            moved = delta + at_step(stepsizes, step_index) * l2.normalize(grad)
-            moved = norm.clip(moved, new_epsilon)
-            moved = (inputs + moved).clip(lower, upper) - inputs
-            return (
-                freeze(active, moved, delta),
-                ep.where(active, new_epsilon, epsilon),
-                best,
-                best_size,
-                found,
-                step_index + 1,
-            )
+        return loss
 
-        return update
+    def _stepsizes(self) -> tuple[float, float]:
+        return self.max_stepsize, self.min_stepsize
 
+    def _extra(self, inputs: ep.Tensor) -> ep.Tensor:
+        """The schedule of ``gamma``."""
+        return schedule_tensor(inputs, cosine_schedule(self.gamma, _FINAL_GAMMA, self.steps))
 
-def _make_gradient(model: Model, targeted: bool) -> StepFn:
-    """``(delta, inputs, classes) -> (inputs + delta, logits, margins, gradient)``: the
-    gradient ascends ``-margin``, i.e. points towards the adversarial side."""
-    lower, upper = model.bounds
+    def _radius(self, seen: Observation) -> ep.Tensor:
+        epsilon, best, size, c = seen.state.epsilon, seen.state.best, seen.size, seen.constants
+        gamma = at_step(c.extra, seen.state.step_index)
+        # Until a first adversarial is found, jump to the linearised distance to the
+        # boundary (|margin| / ||gradient of the margin||_dual), overshot by gamma so a
+        # locally linear model does not leave the sample exactly on the boundary; and grow
+        # by at least gamma, as where clipping to the box keeps the perturbation smaller than
+        # epsilon, the linearised distance alone could leave epsilon stalled.
+        margins = margin(seen.probe.logits, c.classes, seen.targeted)
+        to_boundary = margins.abs() / ep.maximum(self.norm.dual(seen.probe.grad), _TINY)
+        searching = ep.maximum(size + (1 + gamma) * to_boundary, epsilon * (1 + gamma))
+        return ep.where(
+            seen.is_adv,
+            ep.minimum(epsilon * (1 - gamma), best.size),
+            ep.where(best.found, epsilon * (1 + gamma), searching),
+        )
 
-    def gradient(
-        delta: ep.Tensor, inputs: ep.Tensor, classes: ep.Tensor
-    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor, ep.Tensor]:
-        def loss_fn(x: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
-            logits = model(x)
-            return -margin(logits, classes, targeted).sum(), logits
+    def _direction(self, grad: ep.Tensor, c: Constants) -> ep.Tensor:
+        return l2.normalize(grad)
 
-        x = (inputs + delta).clip(lower, upper)
-        _, logits, grad = model.value_and_grad(loss_fn, x)
-        return x, logits, margin(logits, classes, targeted), grad
-
-    return gradient
+    def _fit(self, moved: ep.Tensor, epsilon: ep.Tensor) -> ep.Tensor:
+        return self.norm.clip(moved, epsilon)
 
 
 class L1FMNAttack(_FMNAttack):

@@ -3,11 +3,15 @@
 Each step ascends the cross-entropy (or descends it towards a target class) along the norm's
 steepest direction, then projects back into the epsilon ball and the bounds. The step is a pure
 function compiled by the model wrapper; random starts are drawn from the seed outside it.
+
+The family's classes differ in their defaults only: each declares its constructor with
+:func:`~advlib.attacks._signatures.keyword_constructor`, and :meth:`GradientDescentAttack.
+_configure` checks and stores the arguments of all of them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import eagerpy as ep
 
@@ -15,9 +19,28 @@ from .. import _progress as progress
 from .._tensors import crossentropy_sum, dtype_name
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
+from ._signatures import REQUIRED, keyword_constructor
 from .base import FixedEpsilonAttack
 
+#: What the ascent direction keeps between steps (momentum variants: the accumulator).
 State = tuple[ep.Tensor, ...]
+
+
+class Constants(NamedTuple):
+    """What stays fixed during one attack."""
+
+    origin: ep.Tensor  # the inputs
+    classes: ep.Tensor  # the labels, or the targets of a targeted criterion
+    eps: ep.Tensor  # the budget, 0-d
+    stepsize: ep.Tensor  # the step size, 0-d
+    region: tuple[ep.Tensor, ...]  # the norm's region constants (see Norm.region)
+
+
+class Iterate(NamedTuple):
+    """What every step changes."""
+
+    x: ep.Tensor
+    state: State  # the direction's state
 
 
 class GradientDescentAttack(FixedEpsilonAttack):
@@ -33,15 +56,20 @@ class GradientDescentAttack(FixedEpsilonAttack):
 
     returns_projected = True
 
-    def __init__(
+    __init__ = keyword_constructor(
+        rel_stepsize=REQUIRED, abs_stepsize=None, steps=REQUIRED, random_start=REQUIRED, seed=None
+    )
+
+    def _configure(
         self,
         *,
         rel_stepsize: float,
-        abs_stepsize: float | None = None,
+        abs_stepsize: float | None,
         steps: int,
         random_start: bool,
-        seed: int | None = None,
+        seed: int | None,
     ) -> None:
+        """Check and store the constructor's arguments (every class of the family)."""
         self.rel_stepsize = _positive(rel_stepsize, "rel_stepsize")
         self.abs_stepsize = (
             None if abs_stepsize is None else _positive(abs_stepsize, "abs_stepsize")
@@ -67,14 +95,16 @@ class GradientDescentAttack(FixedEpsilonAttack):
         # normalized directions have norm <= 1): FGSM and FGM then only clip to the bounds.
         inside = self.steps == 1 and not self.random_start and stepsize <= epsilon
         step = model.compiled(
-            self._step_key(targeted, inside), lambda: self._make_step(model, targeted, inside)
+            self._step_key("step", targeted, inside),
+            lambda: self._make_step(model, targeted, inside),
         )
-        scalars = model.scalars(inputs, epsilon, stepsize)
-        x, region = self._start(model, inputs, epsilon, scalars[0], with_region=not inside)
-        state = self._initial_state(inputs)
+        eps, size = model.scalars(inputs, epsilon, stepsize)
+        x, region = self._start(model, inputs, epsilon, eps, with_region=not inside)
+        constants = Constants(inputs, classes, eps, size, region)
+        iterate = Iterate(x, self._initial_state(inputs))
         for _ in progress.steps(self.steps):
-            x, state = step(x, inputs, classes, scalars, region, state)
-        return x
+            iterate = step(iterate, constants)
+        return iterate.x
 
     def _start(
         self,
@@ -102,35 +132,32 @@ class GradientDescentAttack(FixedEpsilonAttack):
             x = None if noise is None else (origin + noise).clip(*bounds)
             return x, norm.region(origin, eps, bounds) if with_region else ()
 
-        key = ("advlib.gradient-descent-start", norm.name, self.random_start, with_region)
+        key = self._step_key(
+            "start", with_region, family=GradientDescentAttack, settings=("random_start",)
+        )
         x, region = model.compiled(key, lambda: start)(inputs, noise, eps_tensor)
         return (inputs if x is None else x), region
 
     def _make_step(self, model: Model, targeted: bool, inside: bool) -> StepFn:
-        """The pure step; ``inside``: the step stays in the ball, so only clip to the bounds."""
+        """``step(iterate, constants) -> iterate``, pure; ``inside``: the step stays in the
+        ball, so only clip to the bounds."""
         norm, bounds = self.norm, model.bounds
 
-        def step(
-            x: ep.Tensor,
-            origin: ep.Tensor,
-            classes: ep.Tensor,
-            scalars: tuple[ep.Tensor, ...],
-            region: tuple[ep.Tensor, ...],
-            state: State,
-        ) -> tuple[ep.Tensor, State]:
-            eps, stepsize = scalars
+        def step(iterate: Iterate, constants: Constants) -> Iterate:
+            classes = constants.classes
 
             def loss(z: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
                 logits = model(z)
                 entropy = crossentropy_sum(logits, classes)
                 return (-entropy if targeted else entropy), logits
 
-            _, _, grad = model.value_and_grad(loss, x)
-            direction, state = self._direction(grad, state)
-            x = norm.ascend(x, direction, stepsize)
+            _, _, grad = model.value_and_grad(loss, iterate.x)
+            direction, state = self._direction(grad, iterate.state)
+            x = norm.ascend(iterate.x, direction, constants.stepsize)
             if inside:
-                return x.clip(*bounds), state
-            return norm.project_region(x, origin, eps, region, bounds), state
+                return Iterate(x.clip(*bounds), state)
+            origin, eps, region = constants.origin, constants.eps, constants.region
+            return Iterate(norm.project_region(x, origin, eps, region, bounds), state)
 
         return step
 

@@ -20,7 +20,7 @@ loop (Foolbox #670).
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import eagerpy as ep
 import numpy as np
@@ -30,14 +30,8 @@ from .._tensors import atleast_kd, dtype_name
 from ..criteria import Criterion
 from ..models.base import Model
 from ..norms import Norm, l2, linf
-from ._decision import (
-    binary_search,
-    check_init_attack,
-    check_tensorboard,
-    find_starts,
-    is_adversarial,
-)
-from ._minimization import check_float, check_int, check_seed
+from ._decision import DecisionAttack, Start, binary_search, check_tensorboard, is_adversarial
+from ._minimization import Problem, check_float, check_init_attack, check_int, check_seed
 from ._norm_arg import NormFamily, norm_family
 from ._subsets import host_bool, repeated, tile
 from .base import MinimizationAttack
@@ -51,7 +45,16 @@ _STEPSIZE_SEARCHES = ("geometric_progression", "grid_search")
 _GRID = tuple(float(v) for v in np.logspace(-4, 0, num=20))
 
 
-class HopSkipJumpAttack(NormFamily, MinimizationAttack):
+class _Iterate(NamedTuple):
+    """One iteration's point and step."""
+
+    x: ep.Tensor  # the current point, on the boundary
+    update: ep.Tensor  # the step direction
+    distance: ep.Tensor  # per sample, the distance from the inputs to ``x``
+    theta: float  # the binary search tolerance
+
+
+class HopSkipJumpAttack(NormFamily, DecisionAttack):
     """HopSkipJump with Foolbox's signature and defaults, minimising the L2 norm, or the Linf
     norm with ``constraint="linf"`` (then a :class:`LinfHopSkipJumpAttack`); see the module
     documentation.
@@ -74,7 +77,6 @@ class HopSkipJumpAttack(NormFamily, MinimizationAttack):
     """
 
     norm: ClassVar[Norm] = l2
-    requires_grad = False
     _norm_argument = "constraint"
 
     def __init__(
@@ -91,7 +93,7 @@ class HopSkipJumpAttack(NormFamily, MinimizationAttack):
         init_trials: int = 100,
         seed: int | None = None,
     ) -> None:
-        self.init_attack = check_init_attack(init_attack)
+        self.init_attack = check_init_attack(init_attack, "another decision-based attack")
         self.steps = check_int(steps, "steps")
         self.initial_gradient_eval_steps = check_int(
             initial_gradient_eval_steps, "initial_gradient_eval_steps"
@@ -109,29 +111,11 @@ class HopSkipJumpAttack(NormFamily, MinimizationAttack):
         self.init_trials = check_int(init_trials, "init_trials")
         self.seed = check_seed(seed)
 
-    def perturb(
-        self,
-        model: Model,
-        inputs: ep.Tensor,
-        criterion: Criterion,
-        early_stop: float | None = None,
-        *,
-        starting_points: ep.Tensor | None = None,
-    ) -> ep.Tensor:
-        """See :meth:`MinimizationAttack.perturb`; ``starting_points`` (EagerPy tensor shaped like
-        ``inputs``, default None) are adversarial starts that take precedence over
-        ``init_attack`` where they are adversarial."""
-        if inputs.shape[0] == 0:
-            return inputs
-        rng = self._generator()
-        starts, active = find_starts(
-            model, inputs, criterion, self.init_attack, self.init_trials, rng, starting_points
-        )
-        if active is None:
-            return starts
+    def _search(self, problem: Problem, start: Start) -> ep.Tensor:
+        model, inputs, criterion, early_stop = problem
         features = int(np.prod(inputs.shape[1:]))
         theta = self._theta(features)
-        x = binary_search(model, criterion, inputs, starts, self.norm, theta)
+        x = binary_search(model, criterion, inputs, start.points, self.norm, theta)
         distance = self.norm(x - inputs)
         lower, upper = model.bounds
         for index in progress.steps(self.steps):
@@ -143,35 +127,29 @@ class HopSkipJumpAttack(NormFamily, MinimizationAttack):
             evals = int(
                 min(self.initial_gradient_eval_steps * math.sqrt(t), self.max_gradient_eval_steps)
             )
-            grad = self._estimate_gradient(model, criterion, x, probe, evals, rng)
-            update = grad.sign() if self.norm is linf else grad
+            update = self.norm.normalize(
+                self._estimate_gradient(model, criterion, x, probe, evals, start.rng)
+            )
+            here = _Iterate(x, update, distance, theta)
             if self.stepsize_search == "grid_search":
-                x = self._grid_step(model, criterion, inputs, x, update, distance, theta)
+                x = self._grid_step(problem, here)
             else:
-                x = self._geometric_step(
-                    model, criterion, inputs, x, update, distance / math.sqrt(t), active, theta
-                )
-            x = ep.where(atleast_kd(active, x.ndim), x, starts)
+                x = self._geometric_step(problem, here, distance / math.sqrt(t), start.active)
+            x = ep.where(atleast_kd(start.active, x.ndim), x, start.points)
             distance = self.norm(x - inputs)
             if early_stop is not None:
-                done = ep.logical_or(distance <= early_stop, ep.logical_not(active))
+                done = ep.logical_or(distance <= early_stop, ep.logical_not(start.active))
                 if host_bool(done).all():
                     break
         return x
 
     def _geometric_step(
-        self,
-        model: Model,
-        criterion: Criterion,
-        inputs: ep.Tensor,
-        x: ep.Tensor,
-        update: ep.Tensor,
-        size: ep.Tensor,
-        active: ep.Tensor,
-        theta: float,
+        self, problem: Problem, here: _Iterate, size: ep.Tensor, active: ep.Tensor
     ) -> ep.Tensor:
-        """A step along ``update`` of ``size``, halved until adversarial, then a binary search
-        back to the boundary; samples without an adversarial step keep ``x``."""
+        """A step along ``here.update`` of ``size``, halved until adversarial, then a binary
+        search back to the boundary; samples without an adversarial step keep ``here.x``."""
+        model, inputs, criterion, _ = problem
+        x, update = here.x, here.update
         lower, upper = model.bounds
         proposal, accepted = x, ep.zeros_like(size) > 0
         for _ in range(_MAX_HALVINGS):
@@ -184,22 +162,15 @@ class HopSkipJumpAttack(NormFamily, MinimizationAttack):
             if host_bool(ep.logical_or(accepted, ep.logical_not(active))).all():
                 break
         proposal = ep.where(atleast_kd(ep.logical_and(accepted, active), x.ndim), proposal, x)
-        return binary_search(model, criterion, inputs, proposal, self.norm, theta)
+        return binary_search(model, criterion, inputs, proposal, self.norm, here.theta)
 
-    def _grid_step(
-        self,
-        model: Model,
-        criterion: Criterion,
-        inputs: ep.Tensor,
-        x: ep.Tensor,
-        update: ep.Tensor,
-        distance: ep.Tensor,
-        theta: float,
-    ) -> ep.Tensor:
-        """Foolbox's grid search: steps of each size in ``_GRID`` times ``distance`` that are
-        adversarial, moved back to the boundary; the closest to the inputs wins (or ``x``).
-        The step sizes are tried together, as copies of the batch, up to ``_EVALS_PER_PASS``
-        points at a time."""
+    def _grid_step(self, problem: Problem, here: _Iterate) -> ep.Tensor:
+        """Foolbox's grid search: steps of each size in ``_GRID`` times ``here.distance`` that
+        are adversarial, moved back to the boundary; the closest to the inputs wins (or
+        ``here.x``). The step sizes are tried together, as copies of the batch, up to
+        ``_EVALS_PER_PASS`` points at a time."""
+        model, inputs, criterion, _ = problem
+        x, update, distance, theta = here
         n = x.shape[0]
         k = max(1, min(len(_GRID), _EVALS_PER_PASS // max(n, 1)))
         judge = repeated(criterion, k)
@@ -241,8 +212,8 @@ class HopSkipJumpAttack(NormFamily, MinimizationAttack):
         evals: int,
         rng: np.random.Generator,
     ) -> ep.Tensor:
-        """A unit-L2 estimate of the boundary normal at ``x`` (pointing into the adversarial
-        region) from ``evals`` decisions per sample at distance ``probe`` around ``x``."""
+        """An estimate of the boundary normal at ``x`` (pointing into the adversarial region,
+        of any length) from ``evals`` decisions per sample at distance ``probe`` around ``x``."""
         n, shape = x.shape[0], tuple(x.shape[1:])
         lower, upper = model.bounds
         # A fixed number of noise points per pass, so every pass has the same shapes (JAX
@@ -289,8 +260,7 @@ class HopSkipJumpAttack(NormFamily, MinimizationAttack):
         mean = decisions / evals
         unanimous = atleast_kd(mean.abs() == 1, x.ndim)
         centred = weighted / evals - atleast_kd(mean, x.ndim) * directions / evals
-        grad = ep.where(unanimous, weighted / evals, centred)
-        return grad / atleast_kd(l2(grad) + 1e-12, x.ndim)
+        return ep.where(unanimous, weighted / evals, centred)
 
     def _noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         """Random probing directions (any scale: they are normalised)."""

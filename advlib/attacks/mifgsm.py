@@ -14,11 +14,13 @@ Two update rules:
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Any
 
 import eagerpy as ep
 
 from .._tensors import atleast_kd, flat_batch
 from ..norms import l1, l2, linf
+from ._signatures import keyword_constructor
 from .gradient_descent import GradientDescentAttack, State
 
 
@@ -56,24 +58,19 @@ class _MomentumIterativeFastGradientMethod(_MomentumIterative):
         seed: seed of the random start; None draws fresh randomness on every call.
     """
 
-    def __init__(
-        self,
-        *,
-        momentum: float = 1.0,
-        rel_stepsize: float = 0.2,
-        abs_stepsize: float | None = None,
-        steps: int = 10,
-        random_start: bool = False,
-        decay: float | None = None,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            rel_stepsize=rel_stepsize,
-            abs_stepsize=abs_stepsize,
-            steps=steps,
-            random_start=random_start,
-            seed=seed,
-        )
+    __init__ = keyword_constructor(
+        momentum=1.0,
+        rel_stepsize=0.2,
+        abs_stepsize=None,
+        steps=10,
+        random_start=False,
+        decay=None,
+        seed=None,
+    )
+
+    def _configure(self, **arguments: Any) -> None:
+        momentum, decay = arguments.pop("momentum"), arguments.pop("decay")
+        super()._configure(**arguments)
         if decay is not None and momentum != 1.0 and decay != momentum:
             raise ValueError(
                 f"decay: another name for momentum; got momentum={momentum!r} and "
@@ -121,23 +118,13 @@ class LinfMomentumIterativeAttack(_MomentumIterative):
 
     norm = linf
 
-    def __init__(
-        self,
-        *,
-        rel_stepsize: float = 0.1,
-        abs_stepsize: float | None = None,
-        steps: int = 10,
-        decay: float = 1.0,
-        random_start: bool = False,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            rel_stepsize=rel_stepsize,
-            abs_stepsize=abs_stepsize,
-            steps=steps,
-            random_start=random_start,
-            seed=seed,
-        )
+    __init__ = keyword_constructor(
+        rel_stepsize=0.1, abs_stepsize=None, steps=10, decay=1.0, random_start=False, seed=None
+    )
+
+    def _configure(self, **arguments: Any) -> None:
+        decay = arguments.pop("decay")
+        super()._configure(**arguments)
         self.decay = _weight(decay, "decay")
 
     @property

@@ -16,20 +16,55 @@ the model's device; the window positions and signs are drawn on the host from th
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import eagerpy as ep
 import numpy as np
 
 from .. import _progress as progress
 from .._tensors import atleast_kd, dtype_name, scalar_like
-from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from ..norms import l2, linf
+from ._budgeted import BudgetedSearch, Task
 from ._losses import margin
 from ._minimization import check_float, check_int, check_seed
 from ._norm_arg import NormFamily, norm_family
-from .base import FixedEpsilonAttack
+
+
+class _Constants(NamedTuple):
+    """What stays fixed during the search."""
+
+    origin: ep.Tensor  # the inputs, in the 4-d view
+    classes: ep.Tensor  # the labels, or the targets of a targeted criterion
+    eps: ep.Tensor  # the budget, 0-d
+
+
+class _Search(NamedTuple):
+    """Per sample: the best point so far (4-d view), its margin, whether it is adversarial."""
+
+    x: ep.Tensor
+    loss: ep.Tensor
+    success: ep.Tensor
+
+
+class _LinfDraws(NamedTuple):
+    """The random choices of one Linf query, on the device."""
+
+    corner: ep.Tensor  # (N, 2): each window's top-left corner
+    size: ep.Tensor  # (2,): the windows' height and width
+    signs: ep.Tensor  # (N, C): the vertex of each channel
+
+
+class _L2Draws(NamedTuple):
+    """The random choices of one L2 query, on the device."""
+
+    corner: ep.Tensor  # (N, 2): the window that receives the mass
+    other: ep.Tensor  # (N, 2): the window that gives it
+    size: ep.Tensor  # (2,)
+    signs: ep.Tensor  # (N, C)
+    canvas: ep.Tensor  # (H * W,): the pattern, in the top-left corner
+
 
 # (query fraction of 10000 after which p is halved once more); AutoAttack's schedule
 _SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
@@ -95,7 +130,7 @@ class _Layout:
         return side, side
 
 
-class _SquareAttack(NormFamily, FixedEpsilonAttack):
+class _SquareAttack(NormFamily, BudgetedSearch):
     """The Square attack in ``self.norm``; see the module documentation.
     ``SquareAttack(norm="l2")`` gives an :class:`L2SquareAttack`.
 
@@ -130,12 +165,8 @@ class _SquareAttack(NormFamily, FixedEpsilonAttack):
         self.channel_axis = channel_axis
         self.seed = check_seed(seed)
 
-    def perturb(
-        self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
-    ) -> ep.Tensor:
-        classes, targeted = criterion.gradient_target()
-        if epsilon == 0 or inputs.shape[0] == 0:
-            return inputs
+    def _search(self, task: Task) -> ep.Tensor:
+        model, inputs, criterion, epsilon, classes, targeted = task
         layout = _Layout(tuple(inputs.shape), self.channel_axis)
         rng = self._generator()
         origin = layout.image(inputs)
@@ -149,27 +180,24 @@ class _SquareAttack(NormFamily, FixedEpsilonAttack):
         success = ep.logical_or(success, criterion(layout.original(x_best), logits))
         loss = margin(logits, classes, targeted)
 
+        shape = (layout.shape[1:], layout.channels_last)
         propose = model.compiled(
-            (
-                "advlib.attacks.square",
-                self.norm.name,
-                layout.shape[1:],
-                layout.channels_last,
-                targeted,
-            ),
+            self._step_key("propose", *shape, targeted, settings=()),
             lambda: self._make_propose(model, layout, targeted),
         )
-        accept = model.compiled(("advlib.attacks.square", "accept"), _make_accept)
+        accept = model.compiled(self._step_key("accept", settings=()), lambda: _accept)
+        constants = _Constants(origin, classes, eps)
+        best = _Search(x_best, loss, success)
         check_every = 50
         for count in progress.steps(self.n_queries - 1):
             query = count + 1  # query 0 evaluated the start
             draws = self._draws(layout, query, rng, inputs)
-            candidate, logits, candidate_loss = propose(x_best, origin, classes, eps, draws)
+            candidate, logits, candidate_loss = propose(best.x, constants, draws)
             now = criterion(layout.original(candidate), logits)
-            x_best, loss, success = accept(candidate, candidate_loss, now, x_best, loss, success)
-            if query % check_every == 0 and bool(success.all().item()):
+            best = accept(best, _Search(candidate, candidate_loss, now))
+            if query % check_every == 0 and bool(best.success.all().item()):
                 break
-        return layout.original(x_best)
+        return layout.original(best.x)
 
     # ------------------------------------------------------------------ per-norm hooks
     @abstractmethod
@@ -183,8 +211,23 @@ class _SquareAttack(NormFamily, FixedEpsilonAttack):
         """The random window positions, sizes and signs of one query, on the device."""
 
     @abstractmethod
+    def _make_candidate(
+        self, layout: _Layout, bounds: tuple[float, float]
+    ) -> Callable[[ep.Tensor, _Constants, Any], ep.Tensor]:
+        """``candidate(x_best, constants, draws)``: the point this query tries."""
+
     def _make_propose(self, model: Model, layout: _Layout, targeted: bool) -> StepFn:
-        """The pure step: (candidate, its logits, its margin) from the current best point."""
+        """``propose(x_best, constants, draws) -> (candidate, its logits, its margin)``."""
+        candidate_of = self._make_candidate(layout, model.bounds)
+
+        def propose(
+            x_best: ep.Tensor, constants: _Constants, draws: Any
+        ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+            candidate = candidate_of(x_best, constants, draws)
+            logits = model(layout.original(candidate))
+            return candidate, logits, margin(logits, constants.classes, targeted)
+
+        return propose
 
     # ------------------------------------------------------------------ shared pieces
     def _positions(
@@ -209,24 +252,22 @@ def _window_mask(layout: _Layout, corner: ep.Tensor, size: ep.Tensor, like: ep.T
     return ep.logical_and(in_rows[:, :, None], in_cols[:, None, :])
 
 
-def _make_accept() -> StepFn:
-    def accept(
-        candidate: ep.Tensor,
-        candidate_loss: ep.Tensor,
-        candidate_success: ep.Tensor,
-        x_best: ep.Tensor,
-        loss: ep.Tensor,
-        success: ep.Tensor,
-    ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
-        active = ep.logical_not(success)
-        better = ep.logical_or(candidate_loss < loss, candidate_success)
-        take = ep.logical_and(active, better)
-        x_best = ep.where(atleast_kd(take, x_best.ndim), candidate, x_best)
-        loss = ep.where(take, candidate_loss, loss)
-        success = ep.logical_or(success, ep.logical_and(active, candidate_success))
-        return x_best, loss, success
+def _accept(best: _Search, candidate: _Search) -> _Search:
+    """The candidate where it lowers the margin or succeeds, for samples not yet adversarial."""
+    active = ep.logical_not(best.success)
+    better = ep.logical_or(candidate.loss < best.loss, candidate.success)
+    take = ep.logical_and(active, better)
+    return _Search(
+        ep.where(atleast_kd(take, best.x.ndim), candidate.x, best.x),
+        ep.where(take, candidate.loss, best.loss),
+        ep.logical_or(best.success, ep.logical_and(active, candidate.success)),
+    )
 
-    return accept
+
+def _on_device(like: ep.Tensor, *arrays: Any) -> tuple[ep.Tensor, ...]:
+    """Host arrays as tensors in the dtype and device of ``like``."""
+    dtype = dtype_name(like)
+    return tuple(ep.from_numpy(like, np.asarray(a, dtype=dtype)) for a in arrays)
 
 
 class LinfSquareAttack(_SquareAttack):
@@ -247,28 +288,17 @@ class LinfSquareAttack(_SquareAttack):
     ) -> tuple[ep.Tensor, ...]:
         size = layout.window(p_schedule(self.p_init, query, self.n_queries))
         corner = self._positions(layout, size, rng)
-        signs = self._signs(layout, rng)
-        dtype = dtype_name(like)
-        return tuple(ep.from_numpy(like, np.asarray(a, dtype=dtype)) for a in (corner, size, signs))
+        return _LinfDraws(*_on_device(like, corner, size, self._signs(layout, rng)))
 
-    def _make_propose(self, model: Model, layout: _Layout, targeted: bool) -> StepFn:
-        lower, upper = model.bounds
+    def _make_candidate(
+        self, layout: _Layout, bounds: tuple[float, float]
+    ) -> Callable[[ep.Tensor, _Constants, _LinfDraws], ep.Tensor]:
+        def candidate(x_best: ep.Tensor, constants: _Constants, draws: _LinfDraws) -> ep.Tensor:
+            window = layout.spatial(_window_mask(layout, draws.corner, draws.size, x_best))
+            vertex = constants.origin + constants.eps * layout.per_channel(draws.signs)
+            return ep.where(window, vertex, x_best).clip(*bounds)
 
-        def propose(
-            x_best: ep.Tensor,
-            origin: ep.Tensor,
-            classes: ep.Tensor,
-            eps: ep.Tensor,
-            draws: tuple[ep.Tensor, ...],
-        ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
-            corner, size, signs = draws
-            window = layout.spatial(_window_mask(layout, corner, size, x_best))
-            vertex = origin + eps * layout.per_channel(signs)
-            candidate = ep.where(window, vertex, x_best).clip(lower, upper)
-            logits = model(layout.original(candidate))
-            return candidate, logits, margin(logits, classes, targeted)
-
-        return propose
+        return candidate
 
 
 class L2SquareAttack(_SquareAttack):
@@ -300,49 +330,39 @@ class L2SquareAttack(_SquareAttack):
         signs = self._signs(layout, rng)
         canvas = np.zeros((layout.height, layout.width))
         canvas[: size[0], : size[1]] = _pattern(size[0], size[1], rng)
-        dtype = dtype_name(like)
-        arrays = (corner, other, size, signs, canvas.reshape(-1))
-        return tuple(ep.from_numpy(like, np.asarray(a, dtype=dtype)) for a in arrays)
+        return _L2Draws(*_on_device(like, corner, other, size, signs, canvas.reshape(-1)))
 
-    def _make_propose(self, model: Model, layout: _Layout, targeted: bool) -> StepFn:
-        lower, upper = model.bounds
+    def _make_candidate(
+        self, layout: _Layout, bounds: tuple[float, float]
+    ) -> Callable[[ep.Tensor, _Constants, _L2Draws], ep.Tensor]:
         spatial = layout.spatial_axes
         everything = (1, 2, 3)
 
-        def propose(
-            x_best: ep.Tensor,
-            origin: ep.Tensor,
-            classes: ep.Tensor,
-            eps: ep.Tensor,
-            draws: tuple[ep.Tensor, ...],
-        ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
-            corner, other, size, signs, canvas = draws
-            first = _window_mask(layout, corner, size, x_best)
-            second = _window_mask(layout, other, size, x_best)
-            placed = _place(layout, canvas, corner, first, classes)
+        def norm_over(t: ep.Tensor, axes: tuple[int, ...]) -> ep.Tensor:
+            return t.square().sum(axis=axes, keepdims=True).sqrt()
+
+        def candidate(x_best: ep.Tensor, constants: _Constants, draws: _L2Draws) -> ep.Tensor:
+            origin, eps = constants.origin, constants.eps
+            first = _window_mask(layout, draws.corner, draws.size, x_best)
+            second = _window_mask(layout, draws.other, draws.size, x_best)
+            placed = _place(layout, draws.canvas, draws.corner, first, constants.classes)
             first, second = layout.spatial(first), layout.spatial(second)
             first_f = first.astype(x_best.dtype)
             delta = x_best - origin
-
-            def norm_over(t: ep.Tensor, axes: tuple[int, ...]) -> ep.Tensor:
-                return t.square().sum(axis=axes, keepdims=True).sqrt()
-
             window_norm = norm_over(delta * first_f, spatial)
             image_norm = norm_over(delta, everything)
             both = ep.logical_or(first, second).astype(x_best.dtype)
             windows_norm = norm_over(delta * both, everything)
-            fresh = layout.spatial(placed) * layout.per_channel(signs)
+            fresh = layout.spatial(placed) * layout.per_channel(draws.signs)
             fresh = fresh + delta * first_f / (window_norm + 1e-12)
             budget = ep.maximum(eps**2 - image_norm**2, 0.0) / layout.channels
             fresh = fresh / (norm_over(fresh, spatial) + 1e-12) * (budget + windows_norm**2).sqrt()
             zeros = ep.zeros_like(delta)
             new_delta = ep.where(first, fresh, ep.where(second, zeros, delta))
             scale = eps / (norm_over(new_delta, everything) + 1e-12)
-            candidate = (origin + new_delta * scale).clip(lower, upper)
-            logits = model(layout.original(candidate))
-            return candidate, logits, margin(logits, classes, targeted)
+            return (origin + new_delta * scale).clip(*bounds)
 
-        return propose
+        return candidate
 
 
 def _place(

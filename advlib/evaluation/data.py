@@ -13,21 +13,20 @@ from typing import Any
 
 import numpy as np
 
+from ..models import registry
+
 Batch = tuple[np.ndarray, np.ndarray]
 
 
 def to_numpy(value: Any, name: str) -> np.ndarray:
-    """An array or a tensor of any framework as a NumPy array (a copy only where needed)."""
+    """An array or a tensor of any registered backend (its :attr:`Backend.to_numpy`) as a NumPy
+    array (a copy only where needed)."""
     if isinstance(value, np.ndarray):
         return value
     raw = getattr(value, "raw", value)  # EagerPy tensors
-    module = type(raw).__module__.split(".")[0]
-    if module == "torch":
-        return np.asarray(raw.detach().cpu().numpy())
-    if module in ("tensorflow", "keras") and hasattr(raw, "numpy"):
-        return np.asarray(raw.numpy())
+    backend = registry.backend_of_type(type(raw))
     try:
-        return np.asarray(raw)
+        return np.asarray(raw if backend is None else backend.to_numpy(raw))
     except Exception as error:  # any failure to convert is the user's input type
         raise TypeError(
             f"{name}: expected an array or a tensor, got {type(value).__name__} ({error})"

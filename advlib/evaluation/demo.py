@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import inspect
 from typing import Any
 
 from ..attacks.base import ATTACKS, Attack
+from ..models import registry
 from .evaluate import evaluate
 from .report import RobustnessReport
-
-#: Frameworks the demo can run on, in the order the default is picked.
-DEMO_FRAMEWORKS = ("torch", "tensorflow", "jax")
 
 LINF_EPSILONS = [0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3]
 L2_EPSILONS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
@@ -21,12 +19,23 @@ L2_EPSILONS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
 _CW_SETTINGS = {"binary_search_steps": 5, "steps": 100, "stepsize": 0.05}
 
 
+def demo_frameworks() -> tuple[str, ...]:
+    """The frameworks the demo runs on, in the order the default is picked: the core model
+    kinds (torch, tensorflow, jax) whose backend has gradients, as gradient attacks need.
+    Other kinds (Keras 3, Flax NNX, ...) are left out: each computes in one of these
+    backends, so the demo would measure the same thing."""
+    backends = registry.backends()
+    return tuple(
+        name
+        for name, kind in registry.kinds().items()
+        if kind.core and kind.build is not None and backends[kind.backend_name()].gradients
+    )
+
+
 def installed_framework() -> str | None:
-    """The first of torch, tensorflow and jax that is installed (without importing it)."""
-    for framework in DEMO_FRAMEWORKS:
-        if importlib.util.find_spec(framework) is not None:
-            return framework
-    return None
+    """The first of :func:`demo_frameworks` that is installed (without importing it)."""
+    kinds = registry.kinds()
+    return next((name for name in demo_frameworks() if kinds[name].available()), None)
 
 
 def demo_attacks() -> tuple[dict[str, Attack], dict[str, list[float]]]:
@@ -50,15 +59,15 @@ def run_demo(
     """Evaluate the standard and the adversarially trained zoo CNN; reports by model name.
 
     Args:
-        framework: "torch", "tensorflow" or "jax".
+        framework: one of :func:`demo_frameworks`: "torch", "tensorflow" or "jax".
         samples: evaluate only the first ``samples`` test images (default: all 359).
         progress: progress bars: None (default) when somebody watches (a terminal or a
             notebook), True always, False never.
     """
     from .. import zoo
 
-    if framework not in DEMO_FRAMEWORKS:
-        raise ValueError(f"framework: expected one of {list(DEMO_FRAMEWORKS)}, got {framework!r}")
+    if framework not in demo_frameworks():
+        raise ValueError(f"framework: expected one of {list(demo_frameworks())}, got {framework!r}")
     if framework == "torch":
         _single_thread_torch()
     x, y = zoo.digits("test")

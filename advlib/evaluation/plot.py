@@ -6,6 +6,7 @@ user's pyplot backend or opens a window.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +15,27 @@ import numpy as np
 if TYPE_CHECKING:
     from .report import AttackSummary, RobustnessReport
 
-_NORM_TITLES = {"linf": "L$_\\infty$", "l2": "L$_2$", "l1": "L$_1$"}
+#: Resolution of saved plots.
+DPI = 110
+
+
+def png_bytes(report: RobustnessReport) -> bytes:
+    """``report.plot()`` as PNG data (for the PNG file and the HTML page)."""
+    buffer = io.BytesIO()
+    # No "Software" entry: the same report gives the same bytes whatever matplotlib wrote it.
+    report.plot().savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def write_png(report: RobustnessReport, path: Path) -> None:
+    """The plot of :meth:`RobustnessReport.plot` as a PNG file. Needs matplotlib."""
+    path.write_bytes(png_bytes(report))
 
 
 def plot_report(report: RobustnessReport, path: str | Path | None) -> Any:
+    """The figure of :meth:`RobustnessReport.plot`, saved to ``path`` unless it is None."""
+    from .table import accuracy_rows, norm_title
+
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -32,15 +50,11 @@ def plot_report(report: RobustnessReport, path: str | Path | None) -> Any:
     axes = figure.subplots(1, len(norms), squeeze=False)[0]
     for ax, norm in zip(axes, norms, strict=True):
         grid = np.asarray(report.epsilons[norm], dtype=float)
-        for index, summary in enumerate(a for a in report.attacks if a.norm == norm):
-            # With a cascade each curve adds one attack to the ones before it.
-            label = ("+ " if report.cascade and index else "") + summary.name
-            line = _curve(ax, report, grid, summary.robust, label, "o-")
-            _exact_curve(ax, report, summary, line.get_color(), grid)
-        attacks = [a for a in report.attacks if a.norm == norm]
-        if len(attacks) > 1:
-            _curve(ax, report, grid, report.worst_case[norm], "worst case", "k--")
-        ax.set_title(f"{_NORM_TITLES.get(norm, norm)} attacks")
+        for label, counts, summary in accuracy_rows(report, norm):
+            line = _curve(ax, report, grid, counts, label, "k--" if summary is None else "o-")
+            if summary is not None:
+                _exact_curve(ax, report, summary, line.get_color(), grid)
+        ax.set_title(f"{norm_title(norm, tex=True)} attacks")
         ax.set_xlabel("epsilon")
         ax.set_ylabel("robust accuracy")
         ax.set_ylim(-0.02, 1.02)
@@ -50,7 +64,7 @@ def plot_report(report: RobustnessReport, path: str | Path | None) -> Any:
         f"{report.model}: clean accuracy {100 * report.clean_accuracy:.1f}%", fontsize="medium"
     )
     if path is not None:
-        figure.savefig(path, dpi=110)
+        figure.savefig(path, dpi=DPI)
     return figure
 
 

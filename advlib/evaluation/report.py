@@ -11,12 +11,17 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from .plot import plot_report, write_png
+from .table import format_report, write_html, write_markdown, write_text
 
 Interval = tuple[float, float]
 
@@ -144,8 +149,6 @@ class RobustnessReport:
 
     # ------------------------------------------------------------------ text
     def __str__(self) -> str:
-        from .table import format_report
-
         return format_report(self)
 
     # ------------------------------------------------------------------ files
@@ -185,66 +188,129 @@ class RobustnessReport:
         except (KeyError, TypeError) as error:
             raise ValueError(f"not an advlib robustness report: {error}") from None
 
+    def save(self, path: str | Path, format: str | None = None) -> None:
+        """Write the report to ``path``.
+
+        Args:
+            path: the file to write (its folder must exist).
+            format: one of :data:`WRITERS`: ``"txt"`` (the table ``print`` shows), ``"json"``
+                (everything, readable by :meth:`from_json`), ``"csv"``, ``"png"`` (the plot),
+                ``"md"`` (Markdown tables) or ``"html"`` (one self-contained page with the
+                tables and the plot). Default None: the format named by ``path``'s suffix.
+
+        Raises:
+            ValueError: for a format (or, without ``format``, a suffix) that is none of these.
+            TypeError: for a ``path`` that is no path.
+        """
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(
+                f"path: expected a file name (str or pathlib.Path), got {type(path).__name__}"
+            )
+        path = Path(path)
+        WRITERS[_format(path, format)].write(self, path)
+
     def to_json(self, path: str | Path) -> None:
-        """Write :meth:`to_dict` as JSON to ``path``."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        """Write :meth:`to_dict` as JSON to ``path`` (``save(path, format="json")``)."""
+        self.save(path, format="json")
 
     @classmethod
     def from_json(cls, path: str | Path) -> RobustnessReport:
         """Read a report written by :meth:`to_json`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def to_csv(self, path: str | Path) -> None:
         """One row per attack (or ``clean`` / ``worst case``) and epsilon: norm, attack,
-        epsilon, robust, n, accuracy, ci_low, ci_high, cumulative."""
-        rows: list[list[Any]] = []
-        low, high = self.interval(self.clean_correct)
-        clean = self.clean_correct
-        rows.append(["", "clean", "", clean, self.n, self.clean_accuracy, low, high, ""])
-        for summary in self.attacks:
-            for eps, k in zip(summary.epsilons, summary.robust, strict=True):
-                low, high = self.interval(k)
-                rows.append(
-                    [
-                        summary.norm,
-                        summary.name,
-                        eps,
-                        k,
-                        self.n,
-                        self.accuracy(k),
-                        low,
-                        high,
-                        self.cascade,
-                    ]
-                )
-        for norm, counts in self.worst_case.items():
-            for eps, k in zip(self.epsilons[norm], counts, strict=True):
-                low, high = self.interval(k)
-                rows.append([norm, "worst case", eps, k, self.n, self.accuracy(k), low, high, True])
-        with Path(path).open("w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(
-                [
-                    "norm",
-                    "attack",
-                    "epsilon",
-                    "robust",
-                    "n",
-                    "accuracy",
-                    "ci_low",
-                    "ci_high",
-                    "cumulative",
-                ]
-            )
-            writer.writerows(rows)
+        epsilon, robust, n, accuracy, ci_low, ci_high, cumulative
+        (``save(path, format="csv")``)."""
+        self.save(path, format="csv")
 
     def plot(self, path: str | Path | None = None) -> Any:
         """Robust accuracy against epsilon, one panel per norm: every attack and the worst
         case, with 95% bands. Saves a PNG (or any format matplotlib infers from the suffix)
         when ``path`` is given; returns the matplotlib ``Figure``. Needs matplotlib."""
-        from .plot import plot_report
-
         return plot_report(self, path)
+
+
+# ---------------------------------------------------------------------- writers
+#: The columns of :meth:`RobustnessReport.to_csv`.
+CSV_HEADER = (
+    "norm",
+    "attack",
+    "epsilon",
+    "robust",
+    "n",
+    "accuracy",
+    "ci_low",
+    "ci_high",
+    "cumulative",
+)
+
+
+def csv_rows(report: RobustnessReport) -> list[list[Any]]:
+    """The rows of :meth:`RobustnessReport.to_csv`, in :data:`CSV_HEADER`'s order: clean
+    accuracy, each attack at each epsilon, then each norm's worst case."""
+
+    def row(norm: str, name: str, eps: Any, count: int, cumulative: Any) -> list[Any]:
+        low, high = report.interval(count)
+        return [norm, name, eps, count, report.n, report.accuracy(count), low, high, cumulative]
+
+    rows = [row("", "clean", "", report.clean_correct, "")]
+    for s in report.attacks:
+        for eps, count in zip(s.epsilons, s.robust, strict=True):
+            rows.append(row(s.norm, s.name, eps, count, report.cascade))
+    for norm, counts in report.worst_case.items():
+        for eps, count in zip(report.epsilons[norm], counts, strict=True):
+            rows.append(row(norm, "worst case", eps, count, True))
+    return rows
+
+
+def write_json(report: RobustnessReport, path: Path) -> None:
+    """:meth:`RobustnessReport.to_dict` as strict JSON (no NaN or Infinity literals)."""
+    path.write_text(json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n", "utf-8")
+
+
+def write_csv(report: RobustnessReport, path: Path) -> None:
+    """:data:`CSV_HEADER` and :func:`csv_rows`."""
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(CSV_HEADER)
+        writer.writerows(csv_rows(report))
+
+
+class Writer(NamedTuple):
+    """How :meth:`RobustnessReport.save` writes one format."""
+
+    write: Callable[[RobustnessReport, Path], None]
+    #: What the file holds, for messages: "cannot write the plot ...".
+    description: str
+
+
+#: The report writers by format, which is also the suffix of their files. A new format is a
+#: function ``(report, path) -> None`` and one line here.
+WRITERS: dict[str, Writer] = {
+    "txt": Writer(write_text, "the text table"),
+    "json": Writer(write_json, "the JSON report"),
+    "csv": Writer(write_csv, "the CSV table"),
+    "png": Writer(write_png, "the plot"),
+    "md": Writer(write_markdown, "the Markdown report"),
+    "html": Writer(write_html, "the HTML page"),
+}
+
+
+def _format(path: Path, format: str | None) -> str:
+    """``format``, or the one ``path``'s suffix names; a ValueError listing the formats."""
+    names = ", ".join(WRITERS)
+    if format is not None:
+        if not isinstance(format, str) or format.lower() not in WRITERS:
+            raise ValueError(f"format: expected one of {names}, got {format!r}")
+        return format.lower()
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in WRITERS:
+        raise ValueError(
+            f"path: cannot tell the report format from the suffix of {str(path)!r}; expected "
+            f"one of .{', .'.join(WRITERS)}, or give format= (one of {names})"
+        )
+    return suffix
 
 
 def _encode_float(value: float) -> float | str | None:

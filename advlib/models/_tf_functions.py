@@ -11,9 +11,14 @@ input signature, and like ``reduce_retracing`` relaxes dimensions that change be
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import tensorflow as tf
+from ._lazy import lazy_import
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+else:
+    tf = lazy_import("tensorflow")
 
 # The structure of an argument tree: nested tuples of "T" (a tensor) and static leaves.
 Structure = Hashable

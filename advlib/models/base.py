@@ -33,6 +33,7 @@ from .._tensors import (
     unwrap,
     wrap,
 )
+from .outputs import OutputSelector
 
 # A loss for value_and_grad: inputs -> (scalar loss, auxiliary tensor, e.g. the logits).
 LossFn = Callable[[ep.Tensor], tuple[ep.Tensor, ep.Tensor]]
@@ -483,6 +484,16 @@ class FrameworkModel(Model):
         self._compiled_forward: StepFn | None = None
         # Whether an eager forward pass has checked the outputs (before any tracing).
         self._checked = False
+
+    def _keep_model(
+        self, model: Any, expected: str, output_key: str | None, output_index: int | None
+    ) -> None:
+        """Keep the user's model, a callable (else a TypeError saying it should be
+        ``expected``), and how to pick the logits from its outputs."""
+        if not callable(model):
+            raise TypeError(f"model: expected {expected}, got {type(model)}")
+        self._model = model
+        self._outputs = OutputSelector(output_key, output_index)
 
     def __call__(self, inputs: Any) -> Any:
         """Logits for a batch of inputs: a native tensor, a NumPy array or an EagerPy tensor

@@ -1,17 +1,27 @@
-"""JAX models: any pure function of a batch. Importing this module imports jax."""
+"""JAX models: any pure function of a batch; and the jax backend and kind of the registry. jax
+is imported on first use, not with this module."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import eagerpy as ep
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from ._lazy import lazy_import
 from .base import FrameworkModel, LossFn, StepFn, check_data_format, read_data_format
-from .outputs import OutputSelector
+from .registry import Backend, Layers, register_framework
+
+if TYPE_CHECKING:
+    import jax
+    import jax.numpy as jnp
+else:
+    jax = lazy_import("jax")
+    jnp = lazy_import("jax.numpy")
+
+#: Root modules of JAX's array and function types.
+_MODULES = ("jax", "jaxlib")
 
 
 class JAXModel(FrameworkModel):
@@ -49,13 +59,10 @@ class JAXModel(FrameworkModel):
         output_key: str | None = None,
         output_index: int | None = None,
     ) -> None:
-        if not callable(model):
-            raise TypeError(f"model: expected a function of a batch, got {type(model)}")
         super().__init__(bounds, preprocessing, compile)
-        self._model = model
+        self._keep_model(model, "a function of a batch", output_key, output_index)
         self._data_format = check_data_format(data_format)
         self._device = None if device is None else _checked_device(device)
-        self._outputs = OutputSelector(output_key, output_index)
 
     @property
     def data_format(self) -> str:
@@ -129,3 +136,44 @@ def _checked_device(device: Any) -> Any:
 def _available_devices() -> list[str]:
     devices = {f"{d.platform}:{d.id}" for d in jax.devices() + jax.devices("cpu")}
     return sorted(devices)
+
+
+def build_cnn(
+    layers: Layers, weights: Mapping[str, np.ndarray], input_shape: tuple[int, ...]
+) -> Callable[[Any], Any]:
+    """The reference network (see :mod:`advlib.zoo.architectures`) as a function of a batch of
+    channels-first JAX arrays."""
+    params = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in weights.items()}
+
+    def forward(x: Any) -> Any:
+        for layer in layers:
+            if layer[0] == "conv":
+                x = (
+                    jax.lax.conv_general_dilated(
+                        x,
+                        params[f"{layer[1]}.w"],
+                        (1, 1),
+                        "SAME",
+                        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+                    )
+                    + params[f"{layer[1]}.b"][None, :, None, None]
+                )
+            elif layer[0] == "dense":
+                x = x @ params[f"{layer[1]}.w"] + params[f"{layer[1]}.b"]
+            elif layer[0] == "relu":
+                x = jax.nn.relu(x)
+            else:
+                x = x.reshape((x.shape[0], -1))
+        return x
+
+    return forward
+
+
+# jitted functions and JAX's own callables go to JAXModel; a plain function is ambiguous (wrap)
+BACKEND, KIND = register_framework(
+    Backend(name="jax", modules=_MODULES, requires="jax", from_numpy=lambda a: jnp.asarray(a)),
+    "advlib.models.jax:JAXModel",
+    build_cnn,
+    order=2,
+    wrap_kwargs={"data_format": "channels_first"},
+)

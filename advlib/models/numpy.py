@@ -1,4 +1,5 @@
-"""NumPy models: a forward function only, for gradient-free attacks."""
+"""NumPy models: a forward function only, for gradient-free attacks; and the numpy backend and
+kind of the registry."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import eagerpy as ep
 import numpy as np
 
 from .base import FrameworkModel, check_data_format, read_data_format
-from .outputs import OutputSelector
+from .registry import Backend, Layers, register_framework
 
 
 class NumPyModel(FrameworkModel):
@@ -41,12 +42,9 @@ class NumPyModel(FrameworkModel):
         output_key: str | None = None,
         output_index: int | None = None,
     ) -> None:
-        if not callable(model):
-            raise TypeError(f"model: expected a function of a NumPy batch, got {type(model)}")
         super().__init__(bounds, preprocessing, compile=False)
-        self._model = model
+        self._keep_model(model, "a function of a NumPy batch", output_key, output_index)
         self._data_format = check_data_format(data_format)
-        self._outputs = OutputSelector(output_key, output_index)
 
     @property
     def data_format(self) -> str:
@@ -64,3 +62,54 @@ class NumPyModel(FrameworkModel):
     @property
     def _float32(self) -> Any:
         return np.float32
+
+
+def build_cnn(
+    layers: Layers, weights: Mapping[str, np.ndarray], input_shape: tuple[int, ...]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The reference network (see :mod:`advlib.zoo.architectures`) as a function of a
+    channels-first NumPy batch: the reference every other kind's builder is tested against."""
+    params = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        for layer in layers:
+            if layer[0] == "conv":
+                x = (
+                    _conv2d_same(x, params[f"{layer[1]}.w"])
+                    + params[f"{layer[1]}.b"][None, :, None, None]
+                )
+            elif layer[0] == "dense":
+                x = x @ params[f"{layer[1]}.w"] + params[f"{layer[1]}.b"]
+            elif layer[0] == "relu":
+                x = np.maximum(x, 0)
+            else:
+                x = x.reshape(x.shape[0], -1)
+        return x
+
+    return forward
+
+
+def _conv2d_same(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Cross-correlation with zero padding, NCHW inputs and OIHW weights."""
+    k = w.shape[2]
+    pad = k // 2
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    h, width = x.shape[2], x.shape[3]
+    out = np.zeros((x.shape[0], w.shape[0], h, width), dtype=np.float32)
+    for i in range(k):
+        for j in range(k):
+            patch = padded[:, :, i : i + h, j : j + width]
+            out += np.einsum("nchw,oc->nohw", patch, w[:, :, i, j], optimize=True)
+    return out
+
+
+BACKEND, KIND = register_framework(
+    Backend(name="numpy", modules=("numpy",), requires="numpy", gradients=False),
+    "advlib.models.numpy:NumPyModel",
+    build_cnn,
+    order=3,
+    # a NumPy model is a plain function, which advlib.wrap cannot tell from others
+    recognizes=lambda model: False,
+    wrap_kwargs={"data_format": "channels_first"},
+)

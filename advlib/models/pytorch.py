@@ -1,17 +1,25 @@
-"""PyTorch models. Importing this module imports torch."""
+"""PyTorch models, and the torch backend and kind of the registry. torch is imported on first
+use, not with this module."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import eagerpy as ep
 import numpy as np
-import torch
 
 from .._warnings import warn_user
+from ._lazy import lazy_import
 from .base import FrameworkModel, LossFn, StepFn
-from .outputs import OutputSelector
+from .registry import Backend, Layers, register_framework
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn.functional as F
+else:
+    torch = lazy_import("torch")
+    F = lazy_import("torch.nn.functional")
 
 
 class PyTorchModel(FrameworkModel):
@@ -49,11 +57,8 @@ class PyTorchModel(FrameworkModel):
         output_key: str | None = None,
         output_index: int | None = None,
     ) -> None:
-        if not callable(model):
-            raise TypeError(f"model: expected a torch.nn.Module or callable, got {type(model)}")
         super().__init__(bounds, preprocessing, compile)
-        self._model = model
-        self._outputs = OutputSelector(output_key, output_index)
+        self._keep_model(model, "a torch.nn.Module or callable", output_key, output_index)
         self._device = _checked_device(device) if device is not None else _device_of(model)
         self._dtype = _dtype_of(model)
         self._constants: dict[tuple[int, str, str], ep.Tensor] = {}
@@ -176,3 +181,64 @@ def _dtype_of(model: Any) -> Any:
             if tensor.is_floating_point():
                 return tensor.dtype
     return None
+
+
+def build_cnn(
+    layers: Layers, weights: Mapping[str, np.ndarray], input_shape: tuple[int, ...]
+) -> Any:
+    """The reference network (see :mod:`advlib.zoo.architectures`) as a ``torch.nn.Sequential``
+    in eval mode."""
+    modules: list[Any] = []
+    for layer in layers:
+        if layer[0] == "conv":
+            w, b = weights[f"{layer[1]}.w"], weights[f"{layer[1]}.b"]
+            conv = torch.nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], padding=w.shape[2] // 2)
+            conv.weight.data = torch.as_tensor(w, dtype=torch.float32).clone()
+            conv.bias.data = torch.as_tensor(b, dtype=torch.float32).clone()  # type: ignore[union-attr]
+            modules.append(conv)
+        elif layer[0] == "dense":
+            w, b = weights[f"{layer[1]}.w"], weights[f"{layer[1]}.b"]
+            dense = torch.nn.Linear(w.shape[0], w.shape[1])
+            dense.weight.data = torch.as_tensor(w.T, dtype=torch.float32).clone()
+            dense.bias.data = torch.as_tensor(b, dtype=torch.float32).clone()
+            modules.append(dense)
+        elif layer[0] == "relu":
+            modules.append(torch.nn.ReLU())
+        else:
+            modules.append(torch.nn.Flatten())
+    return torch.nn.Sequential(*modules).eval()
+
+
+def _to_numpy(raw: Any) -> np.ndarray:
+    return np.asarray(raw.detach().cpu().numpy())
+
+
+def _l2_rows(flat: Any) -> Any:
+    return torch.linalg.vector_norm(flat, dim=-1)
+
+
+def _clip_between(raw: Any, lower: Any, upper: Any) -> Any:
+    return torch.clamp(raw, lower, upper)
+
+
+def _crossentropy_sum(logits: Any, labels: Any) -> Any:
+    return F.cross_entropy(logits, labels.long(), reduction="sum")
+
+
+BACKEND, KIND = register_framework(
+    Backend(
+        name="torch",
+        modules=("torch",),
+        requires="torch",
+        to_numpy=_to_numpy,
+        from_numpy=lambda array: torch.as_tensor(array),
+        fused={
+            "l2_rows": _l2_rows,
+            "clip_between": _clip_between,
+            "crossentropy_sum": _crossentropy_sum,
+        },
+    ),
+    "advlib.models.pytorch:PyTorchModel",
+    build_cnn,
+    order=0,
+)

@@ -1,18 +1,29 @@
-"""TensorFlow / Keras models. Importing this module imports tensorflow."""
+"""TensorFlow / Keras models, and the tensorflow backend and kind of the registry. tensorflow
+is imported on first use, not with this module."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import eagerpy as ep
 import numpy as np
-import tensorflow as tf
 
+from ._lazy import lazy_import
 from ._tf_functions import FlatFunction
 from .base import FrameworkModel, LossFn, StepFn, check_data_format
-from .outputs import OutputSelector
+from .registry import Backend, Layers, register_framework
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+else:
+    keras = lazy_import("keras")
+    tf = lazy_import("tensorflow")
+
+#: Root modules of TensorFlow's tensor and model types (Keras 2 and 3 included).
+_MODULES = ("tensorflow", "keras", "tf_keras")
 
 
 class TensorFlowModel(FrameworkModel):
@@ -52,14 +63,11 @@ class TensorFlowModel(FrameworkModel):
         output_index: int | None = None,
         data_format: str | None = None,
     ) -> None:
-        if not callable(model):
-            raise TypeError(f"model: expected a Keras model or callable, got {type(model)}")
         super().__init__(bounds, preprocessing, compile)
-        self._model = model
+        self._keep_model(model, "a Keras model or callable", output_key, output_index)
         self._device = None if device is None else _checked_device(device)
         self._data_format = check_data_format(data_format)
         self._jit_compile = jit_compile
-        self._outputs = OutputSelector(output_key, output_index)
         self._call = _keras_inference_call(model)
 
     @property
@@ -170,3 +178,70 @@ def _keras_inference_call(model: Any) -> Callable[[Any], Any]:
     if hasattr(model, "trainable_variables") and hasattr(model, "layers"):
         return lambda x: model(x, training=False)
     return model  # type: ignore[no-any-return]
+
+
+def build_cnn(
+    layers: Layers, weights: Mapping[str, np.ndarray], input_shape: tuple[int, ...]
+) -> Any:
+    """The reference network (see :mod:`advlib.zoo.architectures`) as a Keras ``Sequential``
+    on channels-first inputs (it transposes to channels last around the convolutions)."""
+
+    def channels_last(x: Any) -> Any:
+        return keras.ops.transpose(x, (0, 2, 3, 1)) if len(x.shape) == 4 else x
+
+    def channels_first(x: Any) -> Any:
+        return keras.ops.transpose(x, (0, 3, 1, 2)) if len(x.shape) == 4 else x
+
+    keras_layers: list[Any] = []
+    loaded: list[tuple[Any, list[np.ndarray]]] = []
+    image = any(layer[0] == "conv" for layer in layers)
+    if image:
+        keras_layers.append(keras.layers.Lambda(channels_last))
+    for layer in layers:
+        if layer[0] in ("conv", "dense"):
+            w, b = weights[f"{layer[1]}.w"], weights[f"{layer[1]}.b"]
+            if layer[0] == "conv":
+                native = keras.layers.Conv2D(w.shape[0], w.shape[2], padding="same")
+                loaded.append((native, [w.transpose(2, 3, 1, 0), b]))
+            else:
+                native = keras.layers.Dense(w.shape[1])
+                loaded.append((native, [w, b]))
+            keras_layers.append(native)
+        elif layer[0] == "relu":
+            keras_layers.append(keras.layers.ReLU())
+        else:
+            if image:
+                keras_layers.append(keras.layers.Lambda(channels_first))
+            keras_layers.append(keras.layers.Flatten())
+    model = keras.Sequential(keras_layers)
+    model.build((None, *input_shape))
+    for native, values in loaded:
+        native.set_weights([np.asarray(v, dtype=np.float32) for v in values])
+    return model
+
+
+def _to_numpy(raw: Any) -> np.ndarray:
+    return np.asarray(raw.numpy() if hasattr(raw, "numpy") else raw)
+
+
+def _crossentropy_sum(logits: Any, labels: Any) -> Any:
+    if labels.dtype not in (tf.int32, tf.int64):
+        labels = tf.cast(labels, tf.int64)
+    per_sample = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+    return tf.reduce_sum(per_sample)
+
+
+BACKEND, KIND = register_framework(
+    Backend(
+        name="tensorflow",
+        modules=_MODULES,
+        requires="tensorflow",
+        to_numpy=_to_numpy,
+        from_numpy=lambda array: tf.convert_to_tensor(array),
+        fused={"crossentropy_sum": _crossentropy_sum},
+    ),
+    "advlib.models.tensorflow:TensorFlowModel",
+    build_cnn,
+    order=1,
+    wrap_kwargs={"data_format": "channels_first"},
+)

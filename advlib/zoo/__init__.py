@@ -20,20 +20,24 @@ from typing import Any
 
 import numpy as np
 
-from .architectures import build, cnn_layers
+from .architectures import build, buildable_kinds, cnn_layers
 
 __all__ = ["FRAMEWORKS", "digits", "digits_cnn", "digits_cnn_info", "digits_cnn_network"]
 
-#: The frameworks :func:`digits_cnn` builds for.
-FRAMEWORKS = ("torch", "tensorflow", "jax", "numpy")
-
 _SPLITS = ("train", "test")
-_WRAPPERS = {
-    "torch": "PyTorchModel",
-    "tensorflow": "TensorFlowModel",
-    "jax": "JAXModel",
-    "numpy": "NumPyModel",
-}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FRAMEWORKS":
+        # Read from the registry on every access, so a kind registered later is listed too.
+        return _frameworks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _frameworks() -> tuple[str, ...]:
+    """``FRAMEWORKS``: the model kinds :func:`digits_cnn` builds for ("torch", "tensorflow",
+    "jax", "numpy", and every other registered kind with a builder), installed or not."""
+    return tuple(buildable_kinds())
 
 
 def digits(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
@@ -57,10 +61,10 @@ def digits_cnn(framework: str = "torch", robust: bool = False) -> Any:
     """A CNN trained on :func:`digits`, wrapped for ``framework`` with bounds (0, 1).
 
     Args:
-        framework: ``"torch"`` (default; a ``PyTorchModel``), ``"tensorflow"`` (a
-            ``TensorFlowModel`` around a Keras model), ``"jax"`` (a ``JAXModel``) or
-            ``"numpy"`` (a ``NumPyModel``: forward passes only, for gradient-free attacks).
-            All take channels-first inputs of shape (N, 1, 8, 8).
+        framework: the model kind: ``"torch"`` (default; a ``PyTorchModel``), ``"tensorflow"``
+            (a ``TensorFlowModel`` around a Keras model), ``"jax"`` (a ``JAXModel``),
+            ``"numpy"`` (a ``NumPyModel``: forward passes only, for gradient-free attacks), or
+            any other of ``FRAMEWORKS``. All take channels-first inputs of shape (N, 1, 8, 8).
         robust: the adversarially trained variant (Linf PGD, epsilon 0.1) instead of the
             standard one. Default False.
 
@@ -68,20 +72,17 @@ def digits_cnn(framework: str = "torch", robust: bool = False) -> Any:
         The advlib model wrapper around a fresh :func:`digits_cnn_network`.
     """
     net = digits_cnn_network(framework, robust)
-    import advlib
-
-    wrapper = getattr(advlib, _WRAPPERS[framework])
-    if framework == "torch":  # PyTorchModel is always channels first
-        return wrapper(net, bounds=(0, 1))
-    return wrapper(net, bounds=(0, 1), data_format="channels_first")
+    kind = buildable_kinds()[framework]
+    return kind.wrapper_class()(net, bounds=(0, 1), **kind.wrap_kwargs)
 
 
 def digits_cnn_network(framework: str = "torch", robust: bool = False) -> Any:
     """The native network behind :func:`digits_cnn`: a ``torch.nn.Module`` in eval mode, a
-    ``keras.Model``, or a function of a batch (``"jax"``: jax arrays, ``"numpy"``: arrays).
-    Arguments as for :func:`digits_cnn`; built fresh on every call."""
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"framework: expected one of {list(FRAMEWORKS)}, got {framework!r}")
+    ``keras.Model``, a function of a batch (``"jax"``: jax arrays, ``"numpy"``: arrays), or
+    the native model of another kind. Arguments as for :func:`digits_cnn`; built fresh on
+    every call."""
+    if framework not in buildable_kinds():
+        raise ValueError(f"framework: expected one of {list(_frameworks())}, got {framework!r}")
     if not isinstance(robust, bool):
         raise TypeError(f"robust: expected True or False, got {robust!r}")
     return build(framework, cnn_layers(2, 2), _weights(robust), (1, 8, 8))
