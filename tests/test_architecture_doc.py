@@ -33,7 +33,7 @@ def test_add_an_attack_example_runs_within_the_contract(backend: str, example_at
     x = np.random.default_rng(0).uniform(0, 1, (8, 1, 8, 8)).astype(np.float32)
     y = to_numpy(model(x)).argmax(-1)
     assert "LinfSignedSteps" in ATTACKS
-    raw, clipped, success = example_attack(steps=5)(model, x, y, epsilons=[0.05, 0.3])
+    _, clipped, success = example_attack(steps=5)(model, x, y, epsilons=[0.05, 0.3])
     for eps, c, s in zip([0.05, 0.3], clipped, to_numpy(success)):
         c = to_numpy(c)
         assert np.abs(c - x).max() <= eps + 1e-6 and c.min() >= 0 and c.max() <= 1
