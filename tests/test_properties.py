@@ -8,23 +8,18 @@ import pytest
 from helpers import native, to_numpy, wrap_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_contract import ENTRIES
 
 from advlib import attacks
+from advlib.attacks.gradient_descent import GradientDescentAttack
 from advlib.norms import NORMS
 from advlib.zoo.architectures import build
 
 SHAPES = st.sampled_from([(5,), (3, 4, 4), (4, 4, 3), (1, 6, 6), (2, 3)])
+# The first-order fixed-epsilon family with the contract's CI settings (tests/test_contract.py
+# checks every attack on the fixed CNN; here they meet random shapes, bounds and dtypes).
 ATTACKS = st.sampled_from(
-    [
-        attacks.FGSM(),
-        attacks.FGM(),
-        attacks.L1FGM(),
-        attacks.LinfPGD(steps=3, seed=1),
-        attacks.L2PGD(steps=3, seed=1),
-        attacks.L1PGD(steps=3, seed=1),
-        attacks.L2BIM(steps=2),
-        attacks.MIFGSM(steps=2),
-    ]
+    [e.make() for e in ENTRIES if issubclass(e.attack, GradientDescentAttack)]
 )
 FIXTURE_OK = settings(
     max_examples=12,
