@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -210,11 +210,12 @@ def _evaluate_batch(
             t = totals.attacks[label]
             before, start = model.calls.copy(), time.perf_counter()
             with bar.portion(share):
+                job = _Job(model, attack, x, y, targets, eps)
                 if attack.kind == "minimization":
-                    broken, distances = _run_minimization(model, attack, x, y, targets, eps)
+                    broken, distances = _run_minimization(job)
                     t.distances.append(np.where(correct, distances, 0.0))
                 else:
-                    broken = _run_fixed(model, attack, x, y, targets, eps, bar)
+                    broken = _run_fixed(job, bar)
             t.seconds += time.perf_counter() - start
             t.calls.add(model.calls.minus(before))
             t.attacked += int(targets.any(axis=0).sum())
@@ -263,20 +264,24 @@ def _clean_correct(model: Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return correct
 
 
-def _run_fixed(
-    model: Model,
-    attack: Attack,
-    x: np.ndarray,
-    y: np.ndarray,
-    candidates: np.ndarray,
-    eps: np.ndarray,
-    bar: _progress.Progress,
-) -> np.ndarray:
+class _Job(NamedTuple):
+    """One attack on one batch: the samples still to attack (``candidates``, per epsilon)."""
+
+    model: Model
+    attack: Attack
+    x: np.ndarray
+    y: np.ndarray
+    candidates: np.ndarray
+    eps: np.ndarray
+
+
+def _run_fixed(job: _Job, bar: _progress.Progress) -> np.ndarray:
     """Which candidates the attack breaks, per epsilon: one call per epsilon with candidates,
     each an equal part of the bar's current portion. (One call per epsilon rather than one for
     several: the attack's run at each epsilon then owns its portion whether or not the attack
     call splits portions among its runs, and a fresh generator per run draws the same numbers
     either way.)"""
+    model, attack, x, y, candidates, eps = job
     broken = np.zeros_like(candidates)
     rows_to_attack = [j for j, mask in enumerate(candidates) if mask.any()]
     each = bar.share / max(len(rows_to_attack), 1)
@@ -288,16 +293,10 @@ def _run_fixed(
     return broken
 
 
-def _run_minimization(
-    model: Model,
-    attack: Attack,
-    x: np.ndarray,
-    y: np.ndarray,
-    candidates: np.ndarray,
-    eps: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+def _run_minimization(job: _Job) -> tuple[np.ndarray, np.ndarray]:
     """One unbounded run on every sample that is still a candidate at some epsilon; a sample is
     broken at epsilon when its smallest adversarial is no larger."""
+    model, attack, x, y, candidates, eps = job
     broken = np.zeros_like(candidates)
     distances = np.full(len(y), np.nan)
     mask: np.ndarray = np.asarray(candidates.any(axis=0))

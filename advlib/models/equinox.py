@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .jax import JAXModel
-from .registry import Layers, ModelKind, register_kind
+from .jax import JAXModel, register_jax_kind
+from .registry import Layers
 
 
 class EquinoxModel(JAXModel):
@@ -98,14 +98,8 @@ def build_cnn(
     return eqx.nn.Sequential(stack)
 
 
-KIND = register_kind(
-    ModelKind(
-        name="equinox",
-        wrapper="advlib.models.equinox:EquinoxModel",
-        backend="jax",
-        recognizes=is_equinox_module,
-        build=build_cnn,
-        requires=("equinox", "jax"),
-        wrap_kwargs={"batched": False, "data_format": "channels_first"},
-    )
+# The reference CNN's layers take one sample at a time.
+_WRAPPER = "advlib.models.equinox:EquinoxModel"
+KIND = register_jax_kind(
+    "equinox", _WRAPPER, is_equinox_module, build_cnn, "equinox", batched=False
 )

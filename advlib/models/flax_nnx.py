@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .jax import JAXModel
-from .registry import Layers, ModelKind, register_kind
+from .jax import JAXModel, register_jax_kind
+from .registry import Layers
 
 
 class FlaxNNXModel(JAXModel):
@@ -105,14 +105,6 @@ def _flatten(x: Any) -> Any:
     return x.reshape(x.shape[0], -1)
 
 
-KIND = register_kind(
-    ModelKind(
-        name="flax-nnx",
-        wrapper="advlib.models.flax_nnx:FlaxNNXModel",
-        backend="jax",
-        recognizes=is_nnx_module,
-        build=build_cnn,
-        requires=("flax", "jax"),
-        wrap_kwargs={"data_format": "channels_first"},
-    )
+KIND = register_jax_kind(
+    "flax-nnx", "advlib.models.flax_nnx:FlaxNNXModel", is_nnx_module, build_cnn, "flax"
 )

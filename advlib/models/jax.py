@@ -11,7 +11,7 @@ import numpy as np
 
 from ._lazy import lazy_import
 from .base import FrameworkModel, LossFn, StepFn, check_data_format, read_data_format
-from .registry import Backend, Layers, register_framework
+from .registry import Backend, Builder, Layers, ModelKind, register_framework, register_kind
 
 if TYPE_CHECKING:
     import jax
@@ -177,3 +177,20 @@ BACKEND, KIND = register_framework(
     order=2,
     wrap_kwargs={"data_format": "channels_first"},
 )
+
+
+def register_jax_kind(
+    name: str,
+    wrapper: str,
+    recognizes: Callable[[Any], bool],
+    build: Builder,
+    package: str,
+    **wrap_kwargs: Any,
+) -> ModelKind:
+    """Register a kind whose models compute through :class:`JAXModel` (Flax NNX, Equinox):
+    it needs ``package`` and jax; its reference CNN takes channels-first inputs, and
+    ``wrap_kwargs`` are further wrapper arguments for that CNN."""
+    settings = {"data_format": "channels_first", **wrap_kwargs}
+    return register_kind(
+        ModelKind(name, wrapper, "jax", recognizes, build, (package, "jax"), settings)
+    )
