@@ -20,7 +20,7 @@ _DIGITS_SHAPE = (8, 8)
 
 def accuracy(model: Model, inputs: Any, labels: Any) -> float:
     """Top-1 accuracy of ``model`` on ``inputs`` (shape (N, ...)) against ``labels`` (N,)."""
-    _check_model(model)
+    check_model(model)
     x, _ = model.to_tensor(inputs, "inputs", floating=True)
     check_inputs(x, model)
     if x.shape[0] == 0:
@@ -61,7 +61,7 @@ def samples(
         ``(images, labels)`` as the model's native tensors (NumPy arrays for a NumPyModel) on
         its device: images in the model's floating dtype, labels (N,) as integers 0..9.
     """
-    _check_model(model)
+    check_model(model)
     if dataset != "digits":
         raise ValueError(
             f"dataset: advlib ships only 'digits' (the 8x8 handwritten digits of advlib.zoo), "
@@ -85,10 +85,6 @@ def samples(
     x, _ = model.to_tensor(chosen, "images", floating=True)
     y, _ = model.to_tensor(labels[rows], "labels", floating=False)
     return x.raw, y.raw
-
-
-def _check_model(model: Any) -> None:
-    check_model(model)
 
 
 def _rows(index: Any, batchsize: Any, available: int) -> np.ndarray:
