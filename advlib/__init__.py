@@ -18,12 +18,14 @@ from . import attacks, criteria, distances, models, norms, plot, types, utils, z
 from .attacks import Attack, AttackResult
 from .criteria import (
     Criterion,
+    LeastLikelyTargetedMisclassification,
     Misclassification,
+    RandomTargetedMisclassification,
     TargetedMisclassification,
     TopKMisclassification,
 )
 from .distances import Distance
-from .evaluation import RobustnessReport, evaluate
+from .evaluation import RobustnessReport, evaluate, transfer
 from .models import Model, wrap
 from .models import registry as _registry
 from .utils import accuracy, samples
@@ -41,8 +43,10 @@ __all__ = [
     "AttackResult",
     "Criterion",
     "Distance",
+    "LeastLikelyTargetedMisclassification",
     "Misclassification",
     "Model",
+    "RandomTargetedMisclassification",
     "RobustnessReport",
     "TargetedMisclassification",
     "TopKMisclassification",
@@ -57,6 +61,7 @@ __all__ = [
     "norms",
     "plot",
     "samples",
+    "transfer",
     "types",
     "utils",
     "wrap",

@@ -16,7 +16,6 @@ import argparse
 import importlib
 import importlib.util
 import inspect
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -137,7 +136,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_options(run, "advlib-report", "report.FORMAT")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_scale_options(run)
     return parser
+
+
+def _add_scale_options(parser: argparse.ArgumentParser) -> None:
+    """``evaluate``'s options for per-sample results, resuming and the Ray engine."""
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write per-sample results to DIR (one Parquet file per block); rerunning with "
+        "the same DIR resumes (required with --engine ray)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process (default); ray: Ray Data workers, each building the model "
+        "from MODULE:FUNCTION once (pip install 'advlib[ray]')",
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, default=1, help="--engine ray: workers (default 1)"
+    )
+    parser.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="--engine ray: CPUs per worker (default 1)",
+    )
+    parser.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=0.0,
+        metavar="G",
+        help="--engine ray: GPUs per worker (default 0; 1 gives each worker its own GPU)",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="--engine ray: the cluster to join, 'auto' or ray://HOST:PORT (default: a local Ray)",
+    )
 
 
 _FAMILIES = (
@@ -296,9 +337,10 @@ def evaluate_target(args: argparse.Namespace) -> None:
             "advlib.PyTorchModel(net.eval(), bounds=(0, 1))"
         )
     announce_costs(specs, attacks, grids, _classes(model, data))
+    ray = args.engine == "ray"
     try:
         report = evaluate(
-            model,
+            args.target if ray else model,
             data,
             dict(attacks),
             epsilons,
@@ -306,12 +348,27 @@ def evaluate_target(args: argparse.Namespace) -> None:
             progress=False if args.no_progress else None,
             seed=args.seed,
             cascade=not args.individual,
+            results=args.results,
+            engine=args.engine,
+            **(_ray_options(args) if ray else {}),
         )
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, ImportError) as error:
         raise UsageError(str(error)) from None
-    report.model = f"{args.target} ({report.model})"
+    except RuntimeError as error:  # blocks that failed on every try (BlockError)
+        raise UsageError(str(error), exit_code=1) from None
+    if not ray:
+        report.model = f"{args.target} ({report.model})"
     print(report)
     print("wrote " + ", ".join(_write(report, args.out, "report", args.format)))
+
+
+def _ray_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "workers": args.workers,
+        "cpus_per_worker": args.cpus_per_worker,
+        "gpus_per_worker": args.gpus_per_worker,
+        "address": args.address,
+    }
 
 
 def attack_specs(texts: Sequence[str], files: Sequence[Path]) -> list[AttackSpec]:
@@ -410,34 +467,12 @@ def parse_eps(values: Sequence[str]) -> list[float] | dict[str, list[float]]:
 
 def load_function(target: str) -> Callable[[], Any]:
     """The function named by ``module:function`` or ``path/to/file.py:function``."""
-    module_name, sep, function_name = target.rpartition(":")
-    if not sep or not module_name or not function_name:
-        raise UsageError(f"expected MODULE:FUNCTION (e.g. mymodels:load), got {target!r}")
+    from .evaluation.factory import load_target
+
     try:
-        if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:
-            path = Path(module_name)
-            if not path.is_file():
-                raise UsageError(f"cannot load {target!r}: no file {module_name}")
-            spec = importlib.util.spec_from_file_location(path.stem, path)
-            if spec is None or spec.loader is None:
-                raise UsageError(f"cannot load {target!r}: {module_name} is not a Python file")
-            module = importlib.util.module_from_spec(spec)
-            sys.path.insert(0, str(path.resolve().parent))
-            spec.loader.exec_module(module)
-        else:
-            if "" not in sys.path and os.getcwd() not in sys.path:
-                sys.path.insert(0, os.getcwd())  # like `python -m`: modules next to you load
-            module = importlib.import_module(module_name)
-    except UsageError:
-        raise
-    except Exception as error:  # importing runs the user's code: report any failure
-        raise UsageError(
-            f"cannot import {module_name!r} from {target!r}: {type(error).__name__}: {error}"
-        ) from None
-    function = getattr(module, function_name, None)
-    if not callable(function):
-        raise UsageError(f"cannot load {target!r}: {module_name} has no function {function_name!r}")
-    return function  # type: ignore[no-any-return]
+        return load_target(target)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 # ---------------------------------------------------------------------- helpers

@@ -114,12 +114,8 @@ class LpDistance(Distance):
         return flat_batch(delta).abs().pow(self.p).sum(axis=-1).pow(1.0 / self.p)
 
 
-def _l0(delta: ep.Tensor) -> ep.Tensor:
-    return (flat_batch(delta) != 0).astype(delta.dtype).sum(axis=-1)
-
-
 _NORMS: dict[float, Callable[[ep.Tensor], ep.Tensor]] = {
-    0: _l0,
+    0: norms.l0,
     1: norms.l1,
     2: norms.l2,
     math.inf: norms.linf,

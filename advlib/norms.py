@@ -3,6 +3,9 @@
 Each :class:`Norm` measures perturbations per sample, projects them onto an epsilon ball,
 gives the unit-norm steepest-ascent direction of a gradient, and draws uniform samples from
 the unit ball. Epsilons may be Python floats, 0-d tensors, or per-sample tensors of shape (N,).
+
+L0 counts changed elements (:data:`l0`, as Foolbox) or changed pixels
+(:class:`L0PixelNorm`, given the channel axis); its epsilons are counts (``floor(eps)``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from abc import ABC, abstractmethod
 import eagerpy as ep
 import numpy as np
 
+from ._random import SampleRandom
 from ._tensors import atleast_kd, clip_between, dtype_name, flat_batch, l2_rows, unflat_batch
 
 Epsilon = float | ep.Tensor
@@ -52,8 +56,13 @@ class Norm(ABC):
         return grad / atleast_kd(self(grad) + _TINY, grad.ndim)
 
     @abstractmethod
-    def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    def sample_unit_ball(self, rng: SampleRandom, shape: tuple[int, ...]) -> np.ndarray:
         """Points drawn uniformly from the unit ball, one per sample, as float64."""
+
+    def largest(self, width: float, size: int) -> float:
+        """The largest norm of a perturbation of ``size`` elements each at most ``width`` in
+        magnitude (e.g. the width of the bounds): ``width * size ** (1 / p)``."""
+        return float(width * size ** (1.0 / self.p))
 
     @property
     def dual(self) -> Norm:
@@ -158,7 +167,7 @@ class L1Norm(Norm):
         projected = v.sign() * ep.maximum(magnitude - theta, 0.0)
         return unflat_batch(projected, delta)
 
-    def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    def sample_unit_ball(self, rng: SampleRandom, shape: tuple[int, ...]) -> np.ndarray:
         n, d = shape[0], int(np.prod(shape[1:]))
         exponential = rng.exponential(size=(n, d + 1))
         simplex = exponential[:, :d] / exponential.sum(axis=1, keepdims=True)
@@ -180,7 +189,7 @@ class L2Norm(Norm):
         factor = ep.minimum(eps / ep.maximum(norms, _TINY), 1.0)
         return delta * atleast_kd(factor, delta.ndim)
 
-    def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    def sample_unit_ball(self, rng: SampleRandom, shape: tuple[int, ...]) -> np.ndarray:
         # Voelker et al. (2017): the first d of d + 2 Gaussian coordinates, normalised.
         n, d = shape[0], int(np.prod(shape[1:]))
         gaussian = rng.standard_normal(size=(n, d + 2))
@@ -222,12 +231,123 @@ class LinfNorm(Norm):
         lower, upper = bounds
         return (origin - bound).clip(lower, upper), (origin + bound).clip(lower, upper)
 
-    def sample_unit_ball(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    def largest(self, width: float, size: int) -> float:
+        return width
+
+    def sample_unit_ball(self, rng: SampleRandom, shape: tuple[int, ...]) -> np.ndarray:
         return rng.uniform(-1.0, 1.0, size=shape)
 
 
+class L0Norm(Norm):
+    """The number of changed input elements (as Foolbox counts them: each channel of a pixel
+    separately; :class:`L0PixelNorm` counts pixels). Not a norm in the strict sense: there is
+    no dual and no uniform sampling of its ball.
+
+    :meth:`clip` keeps the ``floor(eps)`` largest changes of each sample and zeroes the rest:
+    the Euclidean projection onto the perturbations with at most ``floor(eps)`` changes (an
+    epsilon within 1e-6 below an integer counts as that integer). Which of several equally
+    large changes is kept is unspecified.
+    """
+
+    name, p, dual_name = "l0", 0.0, ""
+
+    def __call__(self, delta: ep.Tensor) -> ep.Tensor:
+        return _count_nonzero(flat_batch(delta))
+
+    def clip(self, delta: ep.Tensor, eps: Epsilon) -> ep.Tensor:
+        keep = _keep_largest(flat_batch(delta).abs(), eps)
+        return ep.where(unflat_batch(keep, delta), delta, ep.zeros_like(delta))
+
+    def normalize(self, grad: ep.Tensor) -> ep.Tensor:
+        """The L2-normalised gradient (as Foolbox's L0 FMN): L0 has no steepest direction."""
+        return l2.normalize(grad)
+
+    def ascend(self, x: ep.Tensor, direction: ep.Tensor, stepsize: Epsilon) -> ep.Tensor:
+        """``x + stepsize * normalize(direction)`` (the L2-normalised step)."""
+        return l2.ascend(x, direction, stepsize)
+
+    def fit(
+        self, x: ep.Tensor, origin: ep.Tensor, eps: float, bounds: tuple[float, float]
+    ) -> ep.Tensor:
+        """``x`` moved into the ``eps`` ball around ``origin`` and into ``bounds``: counts have
+        no rounding, so this is the projection, clipped."""
+        return self.project(x, origin, eps).clip(*bounds)
+
+    def largest(self, width: float, size: int) -> float:
+        return float(size)
+
+    @property
+    def dual(self) -> Norm:
+        raise ValueError("norm: L0 has no dual norm; use an L0 attack's own boundary search")
+
+    def sample_unit_ball(self, rng: SampleRandom, shape: tuple[int, ...]) -> np.ndarray:
+        raise ValueError(
+            "random_start: there is no uniform random start in an L0 ball; pass random_start=False"
+        )
+
+
+class L0PixelNorm(L0Norm):
+    """The number of changed pixels: a location counts once however many of its channels
+    changed (as Sparse-RS and sigma-zero report sparsity).
+
+    Args:
+        channel_axis: the channel axis of the inputs (default 1: channels first, (N, C, H,
+            W); -1 or 3 for channels last, (N, H, W, C)). Not the batch axis.
+
+    :meth:`clip` keeps the ``floor(eps)`` pixels whose change has the largest L2 norm over
+    the channels and zeroes the others: the Euclidean projection onto the perturbations that
+    change at most ``floor(eps)`` pixels (keeping the largest Linf change instead would not be
+    the nearest such perturbation).
+
+    >>> advlib.norms.L0PixelNorm(channel_axis=1)(ep.astensor(x_adv - x))  # pixels changed
+    """
+
+    def __init__(self, channel_axis: int = 1) -> None:
+        if isinstance(channel_axis, bool) or not isinstance(channel_axis, int) or channel_axis == 0:
+            raise ValueError(
+                f"channel_axis: expected the channel axis of the inputs, a nonzero int (1 for "
+                f"(N, C, H, W), -1 for (N, H, W, C)), got {channel_axis!r}"
+            )
+        self.channel_axis = channel_axis
+        self.name = "l0pixels"  # one epsilon grid whatever the layout
+
+    def _axis(self, delta: ep.Tensor) -> int:
+        axis = self.channel_axis + delta.ndim if self.channel_axis < 0 else self.channel_axis
+        if not 1 <= axis < delta.ndim:
+            raise ValueError(
+                f"channel_axis: {self.channel_axis} is not an axis other than the batch axis "
+                f"of inputs of shape {tuple(delta.shape)}; pass the channel axis of the inputs"
+            )
+        return axis
+
+    def __call__(self, delta: ep.Tensor) -> ep.Tensor:
+        changed = (delta != 0).astype(delta.dtype).max(axis=self._axis(delta))
+        return _count_nonzero(flat_batch(changed))
+
+    def clip(self, delta: ep.Tensor, eps: Epsilon) -> ep.Tensor:
+        axis = self._axis(delta)
+        pixels = delta.square().sum(axis=axis)  # squared L2 over channels: the same order
+        keep = unflat_batch(_keep_largest(flat_batch(pixels), eps), pixels)
+        return ep.where(keep.expand_dims(axis), delta, ep.zeros_like(delta))
+
+
+def _count_nonzero(flat: ep.Tensor) -> ep.Tensor:
+    """Per row, the number of nonzero values, in the dtype of ``flat``."""
+    return (flat != 0).astype(flat.dtype).sum(axis=-1)
+
+
+def _keep_largest(magnitude: ep.Tensor, eps: Epsilon) -> ep.Tensor:
+    """A bool mask of the ``floor(eps)`` largest values of each row of ``magnitude`` (N, d);
+    ``eps`` a number, a 0-d tensor or one per row."""
+    eps_col = eps[:, None] if isinstance(eps, ep.Tensor) and eps.ndim == 1 else eps
+    # rank[i, j]: the place of magnitude[i, j] in its row in descending order (0 = largest).
+    rank = (-magnitude).argsort(axis=-1).argsort(axis=-1).astype(magnitude.dtype)
+    return rank + 1 <= eps_col + 1e-6
+
+
+l0 = L0Norm()
 l1 = L1Norm()
 l2 = L2Norm()
 linf = LinfNorm()
 
-NORMS: dict[str, Norm] = {"l1": l1, "l2": l2, "linf": linf}
+NORMS: dict[str, Norm] = {"l0": l0, "l1": l1, "l2": l2, "linf": linf}

@@ -43,6 +43,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated subset of digits,mlp,resnet")
     parser.add_argument("--attacks", default=None,
                         help="comma-separated subset of FGSM,LinfPGD,L2PGD,L2CarliniWagnerAttack")
+    parser.add_argument("--suite", choices=["attacks", "autoattack"], default="attacks",
+                        help="attacks (default): the timing grid; autoattack: advlib's "
+                             "AutoAttack versions against torchattacks' (torch, in-process)")
+    parser.add_argument("--images", type=int, default=200,
+                        help="--suite autoattack: test digits attacked (default 200)")
     parser.add_argument("--out", default="benchmark-results.json",
                         help="JSON output file (default benchmark-results.json)")
     args = parser.parse_args(argv)
@@ -79,6 +84,8 @@ def run_worker(backend: str, args: argparse.Namespace, out: str) -> dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.suite == "autoattack":
+        return autoattack_main(args)
     backends = args.backend or list(BACKENDS)
     started = time.time()
     parts, messages = [], []
@@ -106,6 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     }
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
+    print(f"Results written to {args.out}")
+    return 0
+
+
+def autoattack_main(args: argparse.Namespace) -> int:
+    """``--suite autoattack``: one process (torch), interleaved repeats, a Markdown table."""
+    from .measure import autoattack_suite, autoattack_table
+
+    os.environ.update(thread_environment(args.threads))
+    records = autoattack_suite(args.images, args.repeats, args.threads)
+    print(autoattack_table(records))
+    with open(args.out, "w") as f:
+        json.dump({"settings": {k: v for k, v in vars(args).items() if k != "out"},
+                   "records": records}, f, indent=1)
     print(f"Results written to {args.out}")
     return 0
 

@@ -106,3 +106,168 @@ def measure(
     peak = probe.peak_mib()
     added = None if peak is None or before is None else max(peak - before, 0.0)
     return Measurement(seconds, peak, added, result)
+
+
+# ---------------------------------------------------------------------- the AutoAttack suite
+#: (network, norm, epsilon) cases of ``--suite autoattack``: the zoo digits CNN, standard and
+#: PGD-trained, Linf at two budgets and L2 at one.
+AUTOATTACK_CASES = [
+    (robust, norm, eps)
+    for robust in (False, True)
+    for norm, eps in (("Linf", 0.1), ("Linf", 0.2), ("L2", 1.0))
+]
+
+
+class _Counting:
+    """A torch module wrapper that counts forward passes (rows) and backward passes (rows)."""
+
+    def __init__(self, net: Any) -> None:
+        import torch
+
+        self.net, self.forward_rows, self.backward_rows = net, 0, 0
+        self._torch = torch
+        self.training = False  # torchattacks reads and sets the module's mode
+
+    def eval(self) -> _Counting:
+        return self
+
+    def train(self, mode: bool = True) -> _Counting:
+        return self
+
+    def parameters(self) -> Any:
+        return self.net.parameters()
+
+    def __call__(self, x: Any) -> Any:
+        self.forward_rows += len(x)
+        out = self.net(x)
+        if out.requires_grad:
+            n = len(x)
+
+            def counted(grad: Any) -> Any:
+                self.backward_rows += n
+                return grad
+
+            out.register_hook(counted)
+        return out
+
+
+def autoattack_suite(n: int, repeats: int, threads: int | None) -> list[dict[str, Any]]:
+    """advlib's AutoAttack (standard, fast, strong) against torchattacks' AutoAttack on the
+    first ``n`` test digits: robust accuracy, forward and gradient rows per image (machine
+    independent) and the median wall time of ``repeats`` interleaved runs (A, B, A, B...)."""
+    import torch
+
+    import advlib.zoo
+
+    if threads:
+        torch.set_num_threads(threads)
+    x, y = advlib.zoo.digits("test")
+    x, y = x[:n], y[:n]
+    records = []
+    for robust, norm, eps in AUTOATTACK_CASES:
+        records += _autoattack_case(robust, norm, eps, x, y, repeats)
+    return records
+
+
+def _autoattack_case(
+    robust: bool, norm: str, eps: float, x: Any, y: Any, repeats: int
+) -> list[dict[str, Any]]:
+    import warnings
+
+    import numpy as np
+    import torch
+    import torchattacks
+
+    import advlib
+    import advlib.zoo
+
+    n = len(x)
+    net = advlib.zoo.digits_cnn("torch", robust=robust)._model.eval()
+    counting = _Counting(net)
+    model = advlib.PyTorchModel(counting, bounds=(0, 1))
+
+    def ours(version: str, steps: int = 100) -> Callable[[], float]:
+        attack = advlib.attacks.AutoAttack(
+            norm=norm, eps=eps, version=version, seed=0, steps=steps
+        )
+
+        def run() -> float:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return float(1 - attack(model, x, y).success.mean())
+
+        return run
+
+    def theirs(make: Callable[[], Any]) -> Callable[[], float]:
+        def run() -> float:
+            adv = make()(torch.tensor(x), torch.tensor(y))
+            with torch.no_grad():
+                return float((net(adv).argmax(-1).numpy() == y).mean())
+
+        return run
+
+    def their_default() -> Any:  # its components at torchattacks' defaults: 10 steps
+        return torchattacks.AutoAttack(counting, norm=norm, eps=eps, n_classes=10, seed=0)
+
+    def their_reference() -> Any:  # the same components at AutoAttack's budgets
+        common = dict(norm=norm, eps=eps, seed=0)
+        return torchattacks.MultiAttack([
+            torchattacks.APGD(counting, steps=100, loss="ce", **common),
+            torchattacks.APGDT(counting, steps=100, n_classes=10, **common),
+            torchattacks.FAB(counting, steps=100, multi_targeted=True, n_classes=10, **common),
+            torchattacks.Square(counting, n_queries=5000, **common),
+        ])
+
+    runs = {
+        "torchattacks-100": theirs(their_reference),
+        **{v: ours(v) for v in ("standard", "fast", "strong")},
+        "torchattacks (10 steps)": theirs(their_default),
+        "standard-10": ours("standard", steps=10),
+    }
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    result: dict[str, dict[str, float]] = {}
+    for _ in range(repeats):
+        for name, run in runs.items():  # interleaved: load changes hit every one alike
+            counting.forward_rows = counting.backward_rows = 0
+            start, start_cpu = time.perf_counter(), time.process_time()
+            accuracy = run()
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+            result[name] = {
+                "robust_accuracy": accuracy,
+                "forward_per_image": counting.forward_rows / n,
+                "gradients_per_image": counting.backward_rows / n,
+            }
+    records = []
+    for name in runs:
+        result[name]["median_s"] = float(np.median(times[name]))
+        # the process's CPU time: what other jobs on a shared machine disturb least
+        result[name]["median_cpu_s"] = float(np.median(cpu[name]))
+        short = name in ("torchattacks (10 steps)", "standard-10")
+        reference = "torchattacks (10 steps)" if short else "torchattacks-100"
+        records.append({"network": "digits-robust" if robust else "digits", "norm": norm,
+                        "eps": eps, "implementation": name, "reference": reference,
+                        **result[name]})
+        print(records[-1], file=sys.stderr, flush=True)
+    return records
+
+
+def autoattack_table(records: list[dict[str, Any]]) -> str:
+    """The suite's records as a Markdown table, with CPU and wall time relative to the
+    torchattacks run of the same budget (``reference``: the 100-step components, or its
+    10-step default)."""
+    by_name = {(r["network"], r["norm"], r["eps"], r["implementation"]): r for r in records}
+    lines = ["| network | norm | eps | implementation | robust acc. | fwd/img | grad/img | "
+             "CPU s | x reference (CPU) | wall s | x reference (wall) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        ref = by_name[(r["network"], r["norm"], r["eps"], r["reference"])]
+        lines.append(
+            f"| {r['network']} | {r['norm']} | {r['eps']} | {r['implementation']} | "
+            f"{r['robust_accuracy']:.3f} | {r['forward_per_image']:.0f} | "
+            f"{r['gradients_per_image']:.0f} | {r['median_cpu_s']:.2f} | "
+            f"{r['median_cpu_s'] / ref['median_cpu_s']:.2f} | {r['median_s']:.2f} | "
+            f"{r['median_s'] / ref['median_s']:.2f} |"
+        )
+    return "\n".join(lines)

@@ -7,11 +7,14 @@ Frameworks are model kinds of the registry (:mod:`advlib.models.registry`): "tor
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pytest
 
+import advlib
 from advlib.models import registry
 from advlib.zoo.architectures import Layer, build, cnn_layers
 
@@ -153,3 +156,60 @@ class LinearOracle:
             dist = (z_y - self.logits[:, j]) / np.maximum(dual, 1e-12)
             best = np.where(mask, np.minimum(best, dist), best)
         return best
+
+
+class ChannelsLast(advlib.Model):
+    """A channels-first model fed channels-last images (any framework's tensors), with
+    ``data_format`` "channels_last"."""
+
+    data_format = "channels_last"
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(bounds=model.bounds)
+        self.model = model
+
+    def __call__(self, inputs: Any) -> Any:
+        return self.model(inputs.transpose((0, 3, 1, 2)))
+
+
+def foolbox_digits(n: int = 100) -> tuple[Any, Any, Any, Any]:
+    """``(foolbox, net, x, y)``: Foolbox 3 (the test is skipped without it or PyTorch), the
+    bundled digits CNN in PyTorch (eval mode) and the first ``n`` test digits and labels as
+    torch tensors."""
+    torch = pytest.importorskip("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        fb = pytest.importorskip("foolbox")
+    net = advlib.zoo.digits_cnn_network("torch").eval()
+    x, y = (torch.as_tensor(a[:n]) for a in advlib.zoo.digits("test"))
+    return fb, net, x, y
+
+
+def rival_classes(
+    w: np.ndarray, x: np.ndarray, logits: np.ndarray, labels: np.ndarray, targets: Any = None
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, float]]:
+    """For a linear model ``x @ w + b`` on rows ``x`` in [0, 1] with these ``logits``: per
+    sample ``i`` and class ``j`` other than its label (only its target where ``targets`` is
+    given), ``(i, gain, room, need)``: moving element ``k`` by ``t <= room[k]`` towards the
+    bound that helps ``j`` closes the margin ``need`` (label's logit minus ``j``'s) by
+    ``gain[k] * t``."""
+    for i, label in enumerate(labels):
+        for j in range(w.shape[1]):
+            if j == label or (targets is not None and j != targets[i]):
+                continue
+            a = w[:, j] - w[:, label]
+            yield i, np.abs(a), np.where(a > 0, 1 - x[i], x[i]), logits[i, label] - logits[i, j]
+
+
+def minimal_l0(
+    w: np.ndarray, x: np.ndarray, logits: np.ndarray, labels: np.ndarray, targets: Any = None
+) -> np.ndarray:
+    """The exact minimal number of changed elements within [0, 1] that fools the linear
+    model, per sample (inf where none does): for each rival class the elements of the
+    largest ``gain * room`` first (see :func:`rival_classes`), the fewest over the classes."""
+    best = np.full(len(x), np.inf)
+    for i, gain, room, need in rival_classes(w, x, logits, labels, targets):
+        reach = np.cumsum(np.sort(gain * room)[::-1])
+        if reach[-1] > need:
+            best[i] = min(best[i], int(np.argmax(reach > need)) + 1)
+    return best

@@ -15,6 +15,7 @@ import advlib
 import advlib.zoo
 from advlib.attacks import LinfPGD
 from advlib.attacks._box_projections import l1_box_projection
+from advlib.attacks.acg import L2ACGAttack, LinfACGAttack, hestenes_stiefel
 from advlib.attacks.apgd import (
     L1APGD,
     L2APGD,
@@ -23,6 +24,7 @@ from advlib.attacks.apgd import (
     l1_checkpoints,
     linf_l2_checkpoints,
 )
+from advlib.attacks.malt import L1MALTAttack, L2MALTAttack, LinfMALTAttack
 from advlib.norms import NORMS
 from advlib.zoo.architectures import build
 
@@ -31,6 +33,13 @@ ORACLE_ATTACKS = [
     (L2APGD(steps=30, loss="dlr", seed=0), 2.0),
     (L1APGD(steps=30, seed=0), 1.0),
     (LinfAPGDT(steps=30, n_target_classes=4, seed=0), np.inf),
+    (LinfAPGD(steps=30, loss="margin", seed=0), np.inf),
+    (L2APGD(steps=30, loss="pma", seed=0), 2.0),
+    (LinfACGAttack(steps=30, seed=0), np.inf),
+    (L2ACGAttack(steps=30, loss="margin", seed=0), 2.0),
+    (LinfMALTAttack(steps=30, n_target_classes=2, seed=0), np.inf),
+    (L2MALTAttack(steps=30, n_target_classes=2, seed=0), 2.0),
+    (L1MALTAttack(steps=30, n_target_classes=2, seed=0), 1.0),
 ]
 
 
@@ -44,7 +53,9 @@ def oracle_model(backend: str) -> advlib.Model:
 
 
 @pytest.mark.parametrize(
-    ("attack", "p"), ORACLE_ATTACKS, ids=[type(a).__name__ for a, _ in ORACLE_ATTACKS]
+    ("attack", "p"),
+    ORACLE_ATTACKS,
+    ids=[f"{type(a).__name__}-{a.loss}" for a, _ in ORACLE_ATTACKS],  # type: ignore[attr-defined]
 )
 def test_linear_oracle_success_band(attack: advlib.Attack, p: float, backend: str) -> None:
     oracle = ORACLE
@@ -127,14 +138,19 @@ def test_same_seed_same_result(backend: str) -> None:
     assert not np.array_equal(a.raw, c.raw)
 
 
-@pytest.mark.parametrize("loss", ["ce", "dlr"])
+@pytest.mark.parametrize("loss", ["ce", "dlr", "margin", "pma"])
 def test_targeted_criterion_uses_targeted_success(loss: str, backend: str) -> None:
     model, x = oracle_model(backend), ORACLE.x
     targets = (ORACLE.labels + 2) % 5
     criterion = advlib.TargetedMisclassification(targets)
     optimal = ORACLE.optimal(np.inf, targets)  # a lower bound: z_t must beat every class
     eps = 1.5 * float(np.quantile(optimal, 0.5))
-    for attack in (LinfAPGD(steps=20, loss=loss, seed=0), LinfAPGDT(steps=20, seed=0)):
+    attacks = (
+        LinfAPGD(steps=20, loss=loss, seed=0),
+        LinfAPGDT(steps=20, seed=0),
+        LinfACGAttack(steps=20, loss=loss, seed=0),
+    )
+    for attack in attacks:
         _, clipped, success = attack(model, x, criterion, epsilons=eps)
         logits = clipped.reshape(len(x), -1) @ ORACLE.weights["fc1.w"] + ORACLE.weights["fc1.b"]
         np.testing.assert_array_equal(success, logits.argmax(-1) == targets)
@@ -179,3 +195,30 @@ def test_invalid_arguments_and_binary_models() -> None:
         LinfAPGD(loss="dlr")(torch_model, x, np.zeros(4, dtype=np.int64), epsilons=0.1)
     # cross-entropy works on binary models
     LinfAPGD(steps=2)(torch_model, x, np.zeros(4, dtype=np.int64), epsilons=0.1)
+
+
+def test_hestenes_stiefel_coefficient() -> None:
+    g = np.array([[1.0, 2.0], [1.0, 0.0], [3.0, 1.0]])
+    g_prev = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    s_prev = np.array([[1.0, -1.0], [2.0, 2.0], [-1.0, 0.0]])
+    beta = hestenes_stiefel(ep.astensor(g), ep.astensor(g_prev), ep.astensor(s_prev)).numpy()
+    # row 0: <g, g - g_prev> = 3, <s_prev, g_prev - g> = 0 -> undefined: 0
+    # row 1: g == g_prev -> undefined: 0
+    # row 2: <g, g - g_prev> = 6, <s_prev, g_prev - g> = 2 -> 3
+    np.testing.assert_allclose(beta, [0.0, 0.0, 3.0])
+    s_prev[0] = [1.0, 0.0]  # <s_prev, g_prev - g> = -1: negative, restart along the gradient
+    beta = hestenes_stiefel(ep.astensor(g), ep.astensor(g_prev), ep.astensor(s_prev)).numpy()
+    assert beta[0] == 0.0
+
+
+def test_acg_differs_from_apgd_and_has_no_l1() -> None:
+    # on a linear model the conjugate direction keeps the gradient's signs: use the CNN
+    x, y = advlib.zoo.digits("test")
+    model = robust_model("torch")
+    acg = LinfACGAttack(steps=10, seed=0)(model, x[:16], y[:16], epsilons=0.1)
+    apgd = LinfAPGD(steps=10, seed=0)(model, x[:16], y[:16], epsilons=0.1)
+    assert not np.array_equal(acg.raw, apgd.raw)
+    with pytest.raises(ValueError, match="norm"):
+        LinfACGAttack(norm="l1")
+    with pytest.raises(ValueError, match="loss"):
+        LinfACGAttack(loss="hinge")

@@ -20,8 +20,16 @@ from advlib.attacks._diagnostics import (
     looks_like_probabilities,
 )
 from advlib.attacks.apgd import LinfAPGD, LinfAPGDT
-from advlib.attacks.autoattack import AutoAttack, L2AutoAttack, robust_accuracy_table
+from advlib.attacks.autoattack import (
+    AutoAttack,
+    L1AutoAttack,
+    L2AutoAttack,
+    describe,
+    large_eps_stages,
+    robust_accuracy_table,
+)
 from advlib.attacks.fab import LinfFAB
+from advlib.attacks.malt import L1MALTAttack, L2MALTAttack, LinfMALTAttack
 from advlib.attacks.square import LinfSquareAttack
 from advlib.norms import linf
 
@@ -131,10 +139,11 @@ def test_norm_dispatch_defaults_and_errors() -> None:
     assert isinstance(attack, L2AutoAttack) and attack.norm.name == "l2"
     assert type(AutoAttack()) is AutoAttack and AutoAttack.norm.name == "linf"
     assert "AutoAttack" in ATTACKS and "L2AutoAttack" in ATTACKS
+    assert isinstance(AutoAttack(norm="L1"), L1AutoAttack)
     with pytest.raises(ValueError, match="norm"):
-        AutoAttack(norm="l1")
+        AutoAttack(norm="l0")
     with pytest.raises(ValueError, match="version"):
-        AutoAttack(version="fast")
+        AutoAttack(version="turbo")
     with pytest.raises(ValueError, match="norm"):
         L2AutoAttack(norm="linf")
     with pytest.raises(ValueError, match="epsilons"):
@@ -226,3 +235,161 @@ def test_other_versions_and_targeted_criteria(version: str) -> None:
         _, clipped, success = attack(model, ORACLE.x, criterion)
     logits = clipped.reshape(len(clipped), -1) @ ORACLE.weights["fc1.w"] + ORACLE.weights["fc1.b"]
     np.testing.assert_array_equal(success, logits.argmax(-1) == targets)
+
+
+# Ten classes whose runner-up by logit is often not the nearest boundary, in every norm.
+MALT_ORACLE = LinearOracle(n=48, classes=10, seed=4, scale=5.0)
+
+
+@functools.cache
+def malt_model(backend: str) -> advlib.Model:
+    model: advlib.Model = MALT_ORACLE.model(backend)
+    return model
+
+
+def _logits(x: np.ndarray) -> np.ndarray:
+    flat = np.asarray(x).reshape(len(x), -1)
+    logits: np.ndarray = flat @ MALT_ORACLE.weights["fc1.w"] + MALT_ORACLE.weights["fc1.b"]
+    return logits
+
+
+@pytest.mark.parametrize(
+    ("attack", "p"),
+    [
+        (L1AutoAttack(steps=20, n_queries=100, n_target_classes=3), 1.0),
+        (LinfMALTAttack(steps=20, n_target_classes=2, seed=0), np.inf),
+        (L2MALTAttack(steps=20, n_target_classes=2, seed=0), 2.0),
+        (L1MALTAttack(steps=50, n_target_classes=2, seed=0), 1.0),  # L1-APGD converges slower
+        (AutoAttack(version="fast", steps=20, n_queries=100), np.inf),
+    ],
+    ids=["l1-autoattack", "malt-linf", "malt-l2", "malt-l1", "fast"],
+)
+def test_linear_oracle_success_band(attack: advlib.Attack, p: float, backend: str) -> None:
+    model = malt_model(backend)
+    optimal = MALT_ORACLE.optimal(p)
+    eps = float(np.quantile(optimal, 0.4)) / 0.8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientMaskingWarning)
+        _, clipped, success = attack(model, MALT_ORACLE.x, MALT_ORACLE.labels, epsilons=eps)
+    clipped, success = to_numpy(clipped), to_numpy(success)
+    easy, impossible = optimal <= 0.8 * eps, optimal > eps
+    assert easy.sum() >= 8 and impossible.sum() >= 8
+    assert success[easy].all(), f"missed {(~success[easy]).sum()} of {easy.sum()} easy samples"
+    assert not success[impossible].any()
+    sizes = advlib.norms.NORMS[attack.norm.name](ep.astensor(clipped - MALT_ORACLE.x)).numpy()
+    assert sizes.max() <= eps * (1 + 1e-5) and clipped.min() >= 0 and clipped.max() <= 1
+    np.testing.assert_array_equal(success, _logits(clipped).argmax(-1) != MALT_ORACLE.labels)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2", "l1"])
+def test_malt_ranks_the_closest_boundary_first(norm: str, backend: str) -> None:
+    """On a linear model the linearised distance is exact: MALT's first target is the class
+    whose boundary is nearest in the attack's norm, which need not be the second-largest
+    logit."""
+    model = malt_model(backend)
+    attack = LinfMALTAttack(norm=norm, n_target_classes=4)
+    x, _ = model.to_tensor(MALT_ORACLE.x, "x", floating=True)
+    labels, _ = model.to_tensor(MALT_ORACLE.labels, "y", floating=False)
+    ranked = attack._ranked_targets(model, x, model(x), labels, 4)
+    first = to_numpy(ranked[0].raw)
+    w = MALT_ORACLE.weights["fc1.w"]
+    z = _logits(MALT_ORACLE.x)
+    dual = {"linf": 1.0, "l2": 2.0, "l1": np.inf}[norm]
+    rows = np.arange(len(z))
+    normals = w[:, MALT_ORACLE.labels].T[:, None, :] - w.T[None, :, :]  # (N, C, D)
+    gaps = z[rows, MALT_ORACLE.labels][:, None] - z
+    distance = gaps / np.linalg.norm(normals, ord=dual, axis=-1).clip(1e-12)
+    distance[rows, MALT_ORACLE.labels] = np.inf
+    np.testing.assert_array_equal(first, distance.argmin(-1))
+    by_logit = np.where(np.eye(10, dtype=bool)[MALT_ORACLE.labels], -np.inf, z).argmax(-1)
+    assert (first != by_logit).any(), "the oracle should tell the two rankings apart"
+
+
+def test_versions_components_and_order() -> None:
+    names = {
+        version: [name for name, _ in AutoAttack(version=version).attacks(10)]
+        for version in ("standard", "fast", "strong")
+    }
+    assert names["standard"] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert names["fast"] == ["apgd-ce", "malt", "square"]
+    assert names["strong"] == ["apgd-ce", "apgd-t", "fab-t", "square", "apgd-pma", "acg", "malt"]
+    l1 = dict(L1AutoAttack().attacks(10))
+    assert l1["apgd-ce"].restarts == 5 and l1["apgd-t"].n_target_classes == 5  # type: ignore[attr-defined]
+    # AutoAttack's L1 APGD runs use_largereps: 3 and 2 epsilon before epsilon
+    assert describe(l1["apgd-ce"]) == (
+        "L1AutoPGD(steps=100, restarts=5, loss='ce', eps_schedule=(3.0, 2.0, 1.0))"
+    )
+    assert describe(l1["apgd-t"]).startswith("L1AutoPGDTargeted(steps=100, restarts=1, n_")
+    assert "eps_schedule=(3.0, 2.0, 1.0)" in describe(l1["apgd-t"])
+    assert "acg" not in dict(L1AutoAttack(version="strong").attacks(10))
+    assert "malt" not in dict(AutoAttack(version="fast").attacks(2))
+
+
+def test_fast_skips_square_without_masking_and_strong_is_not_weaker() -> None:
+    model = robust_model("torch")
+    x, y = _data(32)
+    budget = dict(steps=10, n_queries=100, n_target_classes=3, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientMaskingWarning)
+        (fast,) = AutoAttack(eps=EPS, version="fast", **budget).evaluate(model, x, y)
+        (standard,) = AutoAttack(eps=EPS, **budget).evaluate(model, x, y)
+        (strong,) = AutoAttack(eps=EPS, version="strong", **budget).evaluate(model, x, y)
+    assert list(fast.components) == ["apgd-ce", "malt"]  # honest gradients: no Square
+    assert fast.components["malt"].startswith("LinfMALTAttack(steps=10")
+    standard_robust = list(standard.robust_accuracy.values())[-1]
+    assert list(strong.robust_accuracy.values())[-1] <= standard_robust
+    table = robust_accuracy_table([strong])
+    assert "acg: LinfACGAttack(steps=10" in table and "malt" in table
+
+
+def test_large_eps_schedule_splits_the_steps_as_autoattack() -> None:
+    assert large_eps_stages(100) == [(3.0, 30), (2.0, 30), (1.0, 40)]
+    assert large_eps_stages(20) == [(3.0, 6), (2.0, 6), (1.0, 8)]
+    assert large_eps_stages(7) == [(3.0, 3), (2.0, 3), (1.0, 1)]
+    assert large_eps_stages(1) == [(3.0, 1), (2.0, 1), (1.0, 1)]  # never an empty last stage
+
+
+class _Recorder:
+    """A torch linear model that records the largest L1 distance from ``origin`` of every batch
+    it sees (the stages' budgets), for inputs of ``origin``'s batch size."""
+
+    def __init__(self, oracle: LinearOracle) -> None:
+        import torch
+
+        self.w = torch.tensor(oracle.weights["fc1.w"])
+        self.b = torch.tensor(oracle.weights["fc1.b"])
+        self.origin = torch.tensor(oracle.x).reshape(len(oracle.x), -1)
+        self.seen: list[float] = []
+
+    def __call__(self, x: object) -> object:
+        import torch
+
+        assert isinstance(x, torch.Tensor)
+        flat = x.reshape(len(x), -1)
+        if len(flat) == len(self.origin):
+            self.seen.append(float((flat - self.origin).abs().sum(-1).max().detach()))
+        return flat @ self.w + self.b
+
+
+@pytest.mark.torch
+def test_l1_apgd_runs_at_three_then_two_epsilon_then_epsilon() -> None:
+    """The L1 APGD components search the 3 and 2 epsilon balls first (use_largereps); their
+    result and success are at epsilon, and the attack's own settings are left unchanged."""
+    pytest.importorskip("torch")
+    oracle = LinearOracle(n=8, classes=5, seed=3, scale=5.0)
+    recorder = _Recorder(oracle)
+    model = advlib.PyTorchModel(recorder, bounds=(0, 1))
+    apgd = dict(L1AutoAttack(steps=10).attacks(5))["apgd-ce"]
+    apgd.restarts = 1  # type: ignore[attr-defined]
+    eps = 0.3 * float(oracle.optimal(1.0).min())  # no sample is adversarial even at 3 eps
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientMaskingWarning)
+        _, clipped, success = apgd(model, oracle.x, oracle.labels, epsilons=eps)
+    assert not to_numpy(success).any() and apgd.steps == 10  # type: ignore[attr-defined]
+    sizes = np.abs(to_numpy(clipped) - oracle.x).reshape(len(oracle.x), -1).sum(-1)
+    assert sizes.max() <= eps * (1 + 1e-5)
+    seen = np.array(recorder.seen)
+    stages = [(3, 3), (2, 3), (1, 4)]  # large_eps_stages(10), one extra pass per stage start
+    assert len(seen) >= sum(steps + 1 for _, steps in stages)
+    assert seen.max() > 2 * eps * 1.2 and seen.max() <= 3 * eps * (1 + 1e-5)
+    assert seen[-1] <= eps * (1 + 1e-5)

@@ -47,7 +47,11 @@ def _foolbox_attacks() -> list[tuple[str, type]]:
 
 
 def _parameters(cls: type) -> list[inspect.Parameter]:
-    return list(inspect.signature(cls.__init__).parameters.values())[1:]  # without self
+    """The constructor's parameters without self, *args and **kwargs (Foolbox's attacks
+    without a constructor of their own show ``object.__init__``'s)."""
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [p for p in parameters if p.kind not in variadic]
 
 
 def test_foolbox_names_cover_the_families_advlib_has() -> None:
@@ -61,6 +65,24 @@ def test_foolbox_names_cover_the_families_advlib_has() -> None:
         "L2CarliniWagnerAttack", "EADAttack", "DDNAttack", "L2DeepFoolAttack",
         "LinfDeepFoolAttack", "L1FMNAttack", "L2FMNAttack", "LInfFMNAttack",
         "HopSkipJumpAttack", "BoundaryAttack",
+        # sparse and minimization (issue 13)
+        "L0BrendelBethgeAttack", "L1BrendelBethgeAttack", "L2BrendelBethgeAttack",
+        "LinfinityBrendelBethgeAttack", "L0FMNAttack", "PointwiseAttack",
+        "SaltAndPepperNoiseAttack", "SparseL1DescentAttack", "BinarizationRefinementAttack",
+        "DatasetAttack", "LinearSearchBlendedUniformNoiseAttack",
+        # the rest of the catalogue (issue 14)
+        "L2AdditiveGaussianNoiseAttack", "L2AdditiveUniformNoiseAttack",
+        "L2ClippingAwareAdditiveGaussianNoiseAttack", "L2ClippingAwareAdditiveUniformNoiseAttack",
+        "LinfAdditiveUniformNoiseAttack", "L2RepeatedAdditiveGaussianNoiseAttack",
+        "L2RepeatedAdditiveUniformNoiseAttack",
+        "L2ClippingAwareRepeatedAdditiveGaussianNoiseAttack",
+        "L2ClippingAwareRepeatedAdditiveUniformNoiseAttack",
+        "LinfRepeatedAdditiveUniformNoiseAttack", "GaussianBlurAttack",
+        "L2ContrastReductionAttack", "BinarySearchContrastReductionAttack",
+        "LinearSearchContrastReductionAttack", "InversionAttack", "SpatialAttack",
+        "NewtonFoolAttack", "VirtualAdversarialAttack", "L1AdamPGD", "L2AdamPGD", "LinfAdamPGD",
+        "L1AdamBasicIterativeAttack", "L2AdamBasicIterativeAttack",
+        "LinfAdamBasicIterativeAttack", "GenAttack",
     }  # fmt: skip
     assert expected <= names, expected - names
 
@@ -93,14 +115,22 @@ def test_foolbox_call_builds_the_attack_in_foolboxs_norm(name: str) -> None:
     reference = dict(_foolbox_attacks())[name]
     args, kwargs = [], {}
     for parameter in _parameters(reference):
+        # A required argument (VirtualAdversarialAttack's steps) gets a small count.
+        value = 1 if parameter.default is inspect.Parameter.empty else parameter.default
         if parameter.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD:
-            args.append(parameter.default)
+            args.append(value)
         else:
-            kwargs[parameter.name] = parameter.default
+            kwargs[parameter.name] = value
+    if "BrendelBethge" in name:
+        pytest.importorskip("numba")  # Foolbox's constructor raises without it
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         attack = getattr(attacks, name)(*args, **kwargs)
-    assert attack.norm.p == reference(*args, **kwargs).distance.p
+    try:
+        expected = reference(*args, **kwargs).distance.p
+    except (AttributeError, ValueError):  # no distance, or the user's choice (None here)
+        return
+    assert attack.norm.p == expected
 
 
 # ---------------------------------------------------------------------- HopSkipJump, Boundary
@@ -317,12 +347,7 @@ def test_parse_norm_refuses_others_listing_the_accepted(value: Any) -> None:
 def test_norm_argument_builds_the_attack_of_that_norm(
     family: type[advlib.Attack], value: Any, expected: str
 ) -> None:
-    supported = {"l1", "l2", "linf"} if family in (attacks.APGD, attacks.APGDT) else {"l2", "linf"}
-    if expected not in supported:
-        with pytest.raises(ValueError, match="norm: expected one of"):
-            family(norm=value)
-        return
-    attack = family(norm=value)
+    attack = family(norm=value)  # every family has L1, L2 and Linf members
     assert attack.norm.name == expected
     assert isinstance(attack, family) == (expected == "linf" or family is attacks.AutoAttack)
     assert type(attack)(norm=expected).norm.name == expected  # the member accepts its own

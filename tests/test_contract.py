@@ -106,6 +106,15 @@ class Entry:
 
 
 HSJA = dict(steps=2, initial_gradient_eval_steps=10, max_gradient_eval_steps=20)
+# Brendel-Bethge walks along the boundary from a bisected start: a decision that flips within
+# float32 rounding (jitted vs eager JAX, one framework vs another) sends the walk elsewhere.
+_BB_REASON = "its boundary walk amplifies float32 rounding differences (sizes differ 1-8%)"
+BB_KNOWN = {
+    **{f"compiled/{kind}": _BB_REASON for kind in ("jax", "equinox", "flax-nnx")},
+    "frameworks": _BB_REASON,
+}
+NOISE = [cls for name, cls in vars(attacks).items() if name.endswith("NoiseAttack")
+         and "Additive" in name]  # fmt: skip
 ENTRIES = [
     Entry(attacks.LinfFastGradientAttack),
     Entry(attacks.L2FastGradientAttack),
@@ -116,6 +125,16 @@ ENTRIES = [
     Entry(attacks.LinfProjectedGradientDescentAttack, dict(steps=3), random=True),
     Entry(attacks.L2ProjectedGradientDescentAttack, dict(steps=3), random=True),
     Entry(attacks.L1ProjectedGradientDescentAttack, dict(steps=3), random=True),
+    Entry(attacks.L1AdamProjectedGradientDescentAttack, dict(steps=3), random=True),
+    Entry(attacks.L2AdamProjectedGradientDescentAttack, dict(steps=3), random=True),
+    Entry(attacks.LinfAdamProjectedGradientDescentAttack, dict(steps=3), random=True),
+    Entry(attacks.L1AdamBasicIterativeAttack, dict(steps=3)),
+    Entry(attacks.L2AdamBasicIterativeAttack, dict(steps=3)),
+    Entry(attacks.LinfAdamBasicIterativeAttack, dict(steps=3)),
+    Entry(attacks.NewtonFoolAttack, dict(steps=10)),
+    # xi: Foolbox's 1e-6 probe gives a float32 gradient made of rounding noise, which differs
+    # between compiled and eager code and between frameworks.
+    Entry(attacks.VirtualAdversarialAttack, dict(steps=1, xi=1.0), random=True),
     Entry(attacks.LinfMomentumIterativeAttack, dict(steps=3)),
     Entry(attacks.LinfMomentumIterativeFastGradientMethod, dict(steps=3)),
     Entry(attacks.L2MomentumIterativeFastGradientMethod, dict(steps=3)),
@@ -132,6 +151,14 @@ ENTRIES = [
     Entry(attacks.L2SquareAttack, dict(n_queries=30), random=True),
     Entry(attacks.AutoAttack, dict(steps=5, n_queries=10, n_target_classes=1), random=True),
     Entry(attacks.L2AutoAttack, dict(steps=5, n_queries=10, n_target_classes=1), random=True),
+    Entry(attacks.L1AutoAttack, dict(steps=5, n_queries=10, n_target_classes=1), random=True),
+    Entry(attacks.L1FAB, dict(steps=10)),
+    Entry(attacks.L1SquareAttack, dict(n_queries=30), random=True),
+    Entry(attacks.LinfMALTAttack, dict(steps=10, n_target_classes=2), random=True),
+    Entry(attacks.L2MALTAttack, dict(steps=10, n_target_classes=2), random=True),
+    Entry(attacks.L1MALTAttack, dict(steps=10, n_target_classes=2), random=True),
+    Entry(attacks.LinfACGAttack, dict(steps=10), random=True),
+    Entry(attacks.L2ACGAttack, dict(steps=10), random=True),
     Entry(attacks.L2CarliniWagnerAttack, dict(binary_search_steps=3, steps=10, initial_const=1.0)),
     Entry(attacks.EADAttack, dict(binary_search_steps=3, steps=10, initial_const=1.0)),
     Entry(attacks.DDNAttack, dict(steps=10)),
@@ -140,9 +167,47 @@ ENTRIES = [
     Entry(attacks.LinfFMNAttack, dict(steps=10)),
     Entry(attacks.L2FMNAttack, dict(steps=10)),
     Entry(attacks.L1FMNAttack, dict(steps=10)),
+    Entry(attacks.L0FMNAttack, dict(steps=10), eps=(0.0, 3.0, 12.0)),
+    Entry(attacks.SigmaZeroAttack, dict(steps=10), eps=(0.0, 3.0, 12.0), known={
+        f"compiled/{kind}": "jitted XLA and eager JAX differ by ~1e-5 after 10 Adam steps "
+        "(not yet traced to its source)" for kind in ("jax", "equinox", "flax-nnx")}),
+    Entry(attacks.SparseL1DescentAttack, dict(steps=3)),
     Entry(attacks.BoundaryAttack, dict(steps=20), random=True),
+    *(Entry(cls, dict(steps=10, binary_search_steps=5), random=True, known=BB_KNOWN,
+            eps=(0.0, 3.0, 12.0) if cls.norm.name == "l0" else None)
+      for cls in (attacks.L2BrendelBethgeAttack, attacks.LinfinityBrendelBethgeAttack,
+                  attacks.L1BrendelBethgeAttack, attacks.L0BrendelBethgeAttack)),
     Entry(attacks.HopSkipJumpAttack, HSJA, random=True),
     Entry(attacks.LinfHopSkipJumpAttack, HSJA, random=True),
+    *(Entry(cls, dict(repeats=5) if "Repeated" in cls.__name__ else {}, random=True,
+            eps=(0.05, 0.4) if cls.norm.name == "linf" else (0.5, 3.0)) for cls in NOISE),
+    Entry(attacks.L2ContrastReductionAttack, eps=(0.5, 8.0)),
+    Entry(attacks.BinarySearchContrastReductionAttack, dict(distance=advlib.distances.l2,
+          binary_search_steps=5), eps=(0.5, 8.0)),
+    Entry(attacks.LinearSearchContrastReductionAttack, dict(distance=advlib.distances.l2,
+          steps=20), eps=(0.5, 8.0)),
+    Entry(attacks.InversionAttack, dict(distance=advlib.distances.l2), eps=(0.5, 8.0)),
+    Entry(attacks.GaussianBlurAttack, dict(distance=advlib.distances.l2, steps=10,
+          channel_axis=1), eps=(0.5, 8.0)),
+    Entry(attacks.SpatialAttack, dict(num_rotations=3, num_translations=3, channel_axis=1),
+          eps=(0.5, 1.0)),
+    Entry(attacks.GenAttack, dict(steps=5, population=4), random=True),
+    Entry(attacks.DIFGSM, dict(steps=3, channel_axis=1), random=True),
+    Entry(attacks.TIFGSM, dict(steps=3, len_kernel=5, channel_axis=1), random=True),
+    Entry(attacks.NIFGSM, dict(steps=3)),
+    Entry(attacks.SINIFGSM, dict(steps=3, m=2)),
+    Entry(attacks.VMIFGSM, dict(steps=3, N=2), random=True),
+    Entry(attacks.VNIFGSM, dict(steps=3, N=2), random=True),
+    Entry(attacks.LinearSearchBlendedUniformNoiseAttack, dict(distance=advlib.distances.l2,
+          directions=20, steps=20), eps=(0.5, 8.0), random=True),
+    Entry(attacks.SaltAndPepperNoiseAttack, dict(steps=30), eps=(0.5, 8.0), random=True),
+    Entry(attacks.PointwiseAttack, dict(init_attack=attacks.SaltAndPepperNoiseAttack(steps=30,
+          seed=0)), eps=(2.0, 64.0), random=True),
+    Entry(attacks.DatasetAttack, dict(distance=advlib.distances.l2, data=np.random.default_rng(
+          2).uniform(0, 1, (16, 1, 8, 8)).astype(np.float32)), eps=(0.5, 8.0)),
+    Entry(attacks.BinarizationRefinementAttack, dict(distance=advlib.distances.l2,
+          init_attack=attacks.SaltAndPepperNoiseAttack(steps=30, seed=0)), eps=(0.5, 8.0)),
+    Entry(attacks.SparseRSAttack, dict(n_queries=30), eps=(2.0, 16.0), random=True),
 ]
 
 # The data: 8 samples of the helpers' 8x8 CNN, labelled by the network's own predictions (every
@@ -535,6 +600,13 @@ def check_unbounded(case: Case) -> None:
 
 #: Every property of an entry on one backend (property 7 compares backends, so it is
 #: test_frameworks_agree_on_shared_weights).
+#: The attacks the contract runs on the kinds that wrap a core framework (Keras 3, Flax NNX,
+#: Equinox): the first entry of each attack module. The attack code is the core kinds'; on these
+#: kinds the contract checks the wrapper (conversions, compilation, gradients, seeds), which one
+#: attack of each module exercises. By module and by name.
+_FIRST = {e.attack.__module__: e.name for e in reversed(ENTRIES)}
+WRAPPER_ENTRIES = {**_FIRST, **{name: module for module, name in _FIRST.items()}}
+
 CHECKS = {
     "bounds": check_bounds,
     "criterion": check_criterion,
@@ -566,6 +638,11 @@ def test_contract(
         pytest.skip(
             f"{entry.name} needs gradients, which {model_kind} models lack "
             "(test_gradient_attacks_refuse_models_without_gradients)"
+        )
+    if not kind_of(model_kind).core and entry.name not in WRAPPER_ENTRIES:
+        pytest.skip(
+            f"{model_kind} wraps a core framework: the contract on it checks the wrapper with one "
+            f"attack per attack module ({WRAPPER_ENTRIES.get(entry.attack.__module__)})"
         )
     _known(request, entry, f"{prop}/{model_kind}", prop)
     CHECKS[prop](Case(entry, model_kind, zoo, runs))

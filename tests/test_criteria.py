@@ -79,3 +79,64 @@ def test_a_user_criterion_binds_and_slices_to_itself(any_backend: str) -> None:
     )
     with pytest.raises(ValueError, match="gives loss-based attacks"):
         bound.gradient_target()
+
+
+# ---------------------------------------------------------------------- chosen targets
+def _bind(criterion: advlib.Criterion, backend: str) -> advlib.Criterion:
+    model = wrap_model(backend, lambda x: x)
+    return criterion.bind(model, ep.astensor(native(backend, LOGITS)))
+
+
+def test_random_targets_differ_from_the_labels(any_backend: str) -> None:
+    labels = np.random.default_rng(0).integers(0, 4, 400)
+    logits = np.zeros((400, 4), np.float32)
+    model = wrap_model(any_backend, lambda x: x)
+    criterion = advlib.criteria.RandomTargetedMisclassification(labels, seed=3)
+    bound = criterion.bind(model, ep.astensor(native(any_backend, logits)))
+    assert isinstance(bound, advlib.TargetedMisclassification)
+    targets = bound.gradient_target()[0].numpy()
+    assert np.all(targets != labels) and targets.min() >= 0 and targets.max() <= 3
+    counts = np.bincount(targets[labels == 0], minlength=4)
+    assert counts[0] == 0 and counts[1:].min() > 0.2 * counts.sum()  # all three others drawn
+    again = criterion.bind(model, ep.astensor(native(any_backend, logits)))
+    np.testing.assert_array_equal(again.gradient_target()[0].numpy(), targets)
+    other = advlib.criteria.RandomTargetedMisclassification(labels, seed=4)
+    assert not np.array_equal(other.bind(model, ep.astensor(native(any_backend, logits)))
+                              .gradient_target()[0].numpy(), targets)  # fmt: skip
+    few = advlib.criteria.RandomTargetedMisclassification(labels % 2, num_classes=2)
+    two = few.bind(model, ep.astensor(native(any_backend, logits)))
+    np.testing.assert_array_equal(two.gradient_target()[0].numpy(), 1 - labels % 2)
+
+
+def test_least_likely_targets(any_backend: str) -> None:
+    """The rank-th smallest logit of the clean inputs, the label excluded."""
+    criterion = advlib.criteria.LeastLikelyTargetedMisclassification(LABELS, LOGITS)
+    targets = _bind(criterion, any_backend).gradient_target()[0].numpy()
+    np.testing.assert_array_equal(targets, [3, 0, 1, 2])
+    second = advlib.criteria.LeastLikelyTargetedMisclassification(LABELS, LOGITS, rank=2)
+    np.testing.assert_array_equal(_bind(second, any_backend).gradient_target()[0].numpy(),
+                                  [2, 3, 0, 0])  # fmt: skip
+    with pytest.raises(ValueError, match="rank: a model with 4 outputs"):
+        _bind(advlib.criteria.LeastLikelyTargetedMisclassification(LABELS, LOGITS, rank=4),
+              any_backend)  # fmt: skip
+    with pytest.raises(ValueError, match="inputs: expected one input per label"):
+        _bind(advlib.criteria.LeastLikelyTargetedMisclassification(LABELS, LOGITS[:2]),
+              any_backend)  # fmt: skip
+
+
+def test_chosen_targets_work_with_targeted_attacks() -> None:
+    from helpers import cnn_model
+
+    model = cnn_model("numpy")
+    x = np.random.default_rng(0).uniform(0, 1, (6, 1, 8, 8)).astype(np.float32)
+    labels = np.asarray(model(model.to_tensor(x, "x", floating=True)[0]).numpy()).argmax(-1)
+    criterion = advlib.criteria.RandomTargetedMisclassification(labels, seed=0)
+    _, clipped, success = advlib.attacks.GenAttack(steps=20, seed=0)(
+        model, x, criterion, epsilons=0.3)  # fmt: skip
+    targets = criterion.bind(model, model(model.to_tensor(x, "x", floating=True)[0]))
+    predicted = np.asarray(model(model.to_tensor(clipped, "x", floating=True)[0]).numpy())
+    np.testing.assert_array_equal(
+        success, predicted.argmax(-1) == targets.gradient_target()[0].numpy())
+    assert success.any()
+    with pytest.raises(TypeError, match="chooses its targets when an attack binds it"):
+        criterion(None, None)  # type: ignore[arg-type]

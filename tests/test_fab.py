@@ -13,7 +13,7 @@ from helpers import LinearOracle, native, to_numpy
 
 import advlib
 from advlib.attacks._box_projections import hyperplane_projection
-from advlib.attacks.fab import L2FAB, LinfFAB
+from advlib.attacks.fab import L1FAB, L2FAB, LinfFAB, l1_hyperplane_projection
 from advlib.norms import NORMS, l2, linf
 
 ORACLE = LinearOracle(n=32, classes=5, seed=3, scale=5.0)
@@ -32,7 +32,9 @@ def _logits(x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("targets", [None, 4], ids=["untargeted", "fab-t"])
-@pytest.mark.parametrize(("attack_class", "p"), [(LinfFAB, np.inf), (L2FAB, 2.0)])
+@pytest.mark.parametrize(
+    ("attack_class", "p"), [(LinfFAB, np.inf), (L2FAB, 2.0), (L1FAB, 1.0)], ids=["linf", "l2", "l1"]
+)
 def test_within_ten_percent_of_the_optimum(
     attack_class: type[LinfFAB], p: float, targets: int | None, backend: str
 ) -> None:
@@ -141,6 +143,54 @@ def test_hyperplane_projection_is_the_exact_minimum(norm: advlib.norms.Norm) -> 
         else:  # the minimiser need not be unique, its size is
             optimum = _min_linf_on_hyperplane(w[i], c[i], lo[i], hi[i])
             assert np.abs(ours[i]).max() <= optimum + 1e-9
+
+
+def _min_l1_on_hyperplane(w: np.ndarray, c: float, lo: np.ndarray, hi: np.ndarray) -> float:
+    """min |z|_1 subject to w.z = c and lo <= z <= hi, as a linear program in z = u - v."""
+    linprog = pytest.importorskip("scipy.optimize").linprog
+    d = len(w)
+    result = linprog(
+        np.ones(2 * d),
+        A_eq=np.concatenate([w, -w])[None, :],
+        b_eq=[c],
+        bounds=[(0, max(h, 0)) for h in hi] + [(0, max(-lo_i, 0)) for lo_i in lo],
+    )
+    assert result.status == 0
+    return float(result.fun)
+
+
+def test_l1_hyperplane_projection_is_the_exact_minimum() -> None:
+    rng = np.random.default_rng(1)
+    n, d = 8, 9
+    w, c = rng.normal(size=(n, d)), rng.normal(size=n)
+    x = rng.uniform(0, 1, (n, d))
+    lo, hi = -x, 1 - x
+    c[0] = -50.0  # beyond the box: every useful coordinate goes to its limit
+    w[1, :3] = 0.0  # coordinates that cannot help
+    ours = l1_hyperplane_projection(
+        ep.astensor(w), ep.astensor(c), ep.astensor(lo), ep.astensor(hi)
+    ).numpy()
+    assert np.all(ours >= lo - 1e-12) and np.all(ours <= hi + 1e-12)
+    np.testing.assert_allclose(ours[0], np.where(w[0] < 0, hi[0], lo[0]), atol=1e-12)
+    for i in range(1, n):
+        np.testing.assert_allclose(w[i] @ ours[i], c[i], atol=1e-9)
+        optimum = _min_l1_on_hyperplane(w[i], c[i], lo[i], hi[i])
+        np.testing.assert_allclose(np.abs(ours[i]).sum(), optimum, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("attack_class", [L1FAB], ids=["l1"])
+def test_l1_fab_within_ball_and_bounds(attack_class: type[L1FAB], backend: str) -> None:
+    model = oracle_model(backend)
+    eps = float(np.median(ORACLE.optimal(1.0)))
+    attack = attack_class(steps=20, n_target_classes=2, restarts=2, seed=0)
+    _, clipped, success = attack(
+        model, native(backend, ORACLE.x), native(backend, ORACLE.labels), epsilons=eps
+    )
+    clipped, success = to_numpy(clipped), to_numpy(success)
+    sizes = np.abs(clipped - ORACLE.x).reshape(len(clipped), -1).sum(-1)
+    assert sizes.max() <= eps * (1 + 1e-5) and clipped.min() >= 0 and clipped.max() <= 1
+    np.testing.assert_array_equal(success, _logits(clipped).argmax(-1) != ORACLE.labels)
+    assert success[ORACLE.optimal(1.0) <= 0.8 * eps].all()
 
 
 def test_invalid_arguments() -> None:

@@ -12,9 +12,12 @@ from advlib import TargetedMisclassification, attacks
 @pytest.mark.parametrize("shape", [(20,), (1, 8, 8)], ids=["flat", "image"])
 @pytest.mark.parametrize(
     ("attack", "p"),
+    # From the clean inputs: cross-entropy is convex in the inputs of a linear model, so from a
+    # random start on the sphere the ascent can end in a local maximum short of the boundary
+    # (L2, 64 features: 2 of 6 seeds miss one of the 128 samples).
     [
-        (attacks.LinfPGD(steps=100, rel_stepsize=0.05, seed=0), np.inf),
-        (attacks.L2PGD(steps=100, rel_stepsize=0.05, seed=0), 2.0),
+        (attacks.LinfPGD(steps=100, rel_stepsize=0.05, random_start=False), np.inf),
+        (attacks.L2PGD(steps=100, rel_stepsize=0.05, random_start=False), 2.0),
     ],
     ids=["LinfPGD", "L2PGD"],
 )

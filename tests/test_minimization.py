@@ -12,7 +12,7 @@ from typing import Any
 import eagerpy as ep
 import numpy as np
 import pytest
-from helpers import LinearOracle, native, to_numpy, wrap_model
+from helpers import LinearOracle, native, rival_classes, to_numpy, wrap_model
 
 import advlib
 from advlib.attacks.base import MinimizationAttack
@@ -61,16 +61,8 @@ def box_optimal(
     x = oracle.x.reshape(len(oracle.x), -1).astype(np.float64)
     logits = oracle.logits.astype(np.float64)
     best = np.full(len(x), np.inf)
-    for i, label in enumerate(oracle.labels):
-        for j in range(logits.shape[1]):
-            if j == label or (targets is not None and j != targets[i]):
-                continue
-            a = w[:, j] - w[:, label]
-            need = logits[i, label] - logits[i, j]
-            gain = np.abs(a)
-            room = np.where(a > 0, 1 - x[i], x[i])
-            if (gain * room).sum() < need:
-                continue
+    for i, gain, room, need in rival_classes(w, x, logits, oracle.labels, targets):
+        if (gain * room).sum() >= need:
             best[i] = min(best[i], _pair_optimal(gain, room, need, p))
     return best
 
@@ -253,6 +245,27 @@ def test_fmn_starts_at_the_boundary_towards_init_attack(
     assert np.median(ratios) <= (1.01 if p == 2 else 2.0)
 
 
+@pytest.mark.parametrize("cls", [L1FMNAttack, L2FMNAttack])
+def test_fmn_improves_on_the_start_of_init_attack(
+    cls: type[MinimizationAttack], backend: str, oracles: dict[str, LinearOracle],
+    models: dict[tuple[str, str], advlib.Model],
+) -> None:
+    """Regression: from init_attack's start the radius began at 0, so every later step was
+    projected onto the input and FMN returned the bisected start whatever its steps."""
+    oracle, model = oracles["flat"], oracle_model(models, oracles, backend, "flat")
+    inputs, labels = native(backend, oracle.x), native(backend, oracle.labels)
+    start, steps = (
+        cls(steps=n, init_attack=L2DeepFoolAttack(), binary_search_steps=3)(  # type: ignore[call-arg]
+            model, inputs, labels, epsilons=None
+        )[0]
+        for n in (1, 50)
+    )
+    p = cls.norm.p
+    before, after = sizes(p, start, oracle.x), sizes(p, steps, oracle.x)
+    assert (after <= before * (1 + 1e-6)).all()
+    assert np.median(after / before) <= 0.99  # 1.0 before the fix
+
+
 @pytest.mark.parametrize("name", ["CW", "DDN", "L2FMN", "EAD"])
 def test_early_stop_keeps_adversarials_within_epsilon(
     name: str, backend: str, oracles: dict[str, LinearOracle],
@@ -383,7 +396,7 @@ def test_norms_registered() -> None:
     expected = {
         "L2CarliniWagnerAttack": "l2", "L2DeepFoolAttack": "l2", "LinfDeepFoolAttack": "linf",
         "DDNAttack": "l2", "EADAttack": "l1", "L1FMNAttack": "l1", "L2FMNAttack": "l2",
-        "LinfFMNAttack": "linf",
+        "LinfFMNAttack": "linf", "L0FMNAttack": "l0", "SigmaZeroAttack": "l0",
     }
     for name, norm in expected.items():
         assert ATTACKS[name].norm is NORMS[norm]

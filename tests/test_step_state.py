@@ -131,7 +131,8 @@ def test_step_key_names_every_setting_but_the_seed_by_default() -> None:
 def test_gradient_family_signatures_show_the_defaults_the_attack_uses(cls: type) -> None:
     parameters = list(inspect.signature(cls).parameters.values())
     assert parameters == list(inspect.signature(cls.__init__).parameters.values())[1:]
-    assert parameters[-1].name == "seed"
+    # The family's own arguments end with the seed; every gradient attack then takes EOT's.
+    assert [p.name for p in parameters[-2:]] == ["seed", "eot_samples"]
     attack, text = cls(), pydoc.render_doc(cls)
     checked = 0
     for parameter in parameters:

@@ -59,7 +59,7 @@ def test_digits_data() -> None:
 def test_shipped_files_are_small_and_packaged() -> None:
     folder = resources.files("advlib.zoo").joinpath("data")
     sizes = {p.name: len(p.read_bytes()) for p in folder.iterdir() if p.name.endswith(".npz")}
-    assert set(sizes) == {"digits.npz", "digits_cnn.npz", "digits_cnn_robust.npz"}
+    assert set(sizes) == {"digits.npz", "digits_cnn.npz", "digits_cnn_robust.npz", "digits_mlp.npz"}
     assert sum(sizes.values()) < 1_000_000
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert '"zoo/data/*.npz"' in pyproject

@@ -12,6 +12,7 @@ import eagerpy as ep
 import numpy as np
 
 from .. import _progress as progress
+from .._random import SampleRandom
 from .._tensors import atleast_kd, dtype_name
 from .._warnings import warn_user
 from ..criteria import Criterion
@@ -27,7 +28,7 @@ class Start(NamedTuple):
 
     points: ep.Tensor  # adversarial where ``active``, the inputs elsewhere
     active: ep.Tensor  # the samples to attack
-    rng: np.random.Generator  # the call's random numbers (the starts drew theirs)
+    rng: SampleRandom  # the call's random numbers (the starts drew theirs)
 
 
 class DecisionAttack(MinimizationAttack):
@@ -81,7 +82,7 @@ def find_starts(
     criterion: Criterion,
     init_attack: MinimizationAttack | None,
     trials: int,
-    rng: np.random.Generator,
+    rng: SampleRandom,
     given: ep.Tensor | None = None,
 ) -> tuple[ep.Tensor, ep.Tensor | None]:
     """``(starts, active)``: an adversarial start per sample (the input itself where it is
@@ -107,10 +108,14 @@ def find_starts(
     else:
         lower, upper = model.bounds
         starts, found = inputs, already.copy()
-        for _ in range(trials):
+        # One stream per sample, read a trial at a time: the draws that follow the starts do
+        # not depend on how many trials the batch needed.
+        stream, size = rng.fork(), int(np.prod(inputs.shape[1:]))
+        for trial in range(trials):
             if found.all():
                 break
-            noise = rng.uniform(lower, upper, size=inputs.shape).astype(dtype_name(inputs))
+            noise = stream.uniform(lower, upper, inputs.shape, at=trial * size)
+            noise = noise.astype(dtype_name(inputs))
             candidate = ep.from_numpy(inputs, noise)
             now = host_bool(is_adversarial(model, criterion, candidate))
             new = np.logical_and(now, ~found)

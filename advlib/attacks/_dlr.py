@@ -14,8 +14,8 @@ from ._losses import best_other_logit, class_logit, without_classes
 # Keeps the DLR denominator away from zero when the top logits coincide.
 _DLR_TINY = 1e-12
 
-#: Names of the losses APGD accepts.
-LOSSES = ("ce", "dlr")
+#: Names of the losses APGD and ACG accept.
+LOSSES = ("ce", "dlr", "margin", "pma")
 
 
 def _sorted_descending(logits: ep.Tensor) -> ep.Tensor:
@@ -55,6 +55,23 @@ def targeted_dlr(logits: ep.Tensor, targets: ep.Tensor, labels: ep.Tensor | None
         best_other_logit(logits, targets) if labels is None else class_logit(logits, labels)
     )
     return -(competitor - class_logit(logits, targets)) / scale
+
+
+def margin_loss(
+    values: ep.Tensor, targets: ep.Tensor, labels: ep.Tensor | None, targeted: bool
+) -> ep.Tensor:
+    """The margin to maximise on ``values`` (logits, or probabilities for PMA), per sample.
+
+    Untargeted (``targets`` are the labels ``y``): ``max_{j != y} v_j - v_y``. Targeted:
+    ``v_t - v_y`` with the true ``labels``, or ``v_t - max_{j != t} v_j`` without them.
+    Positive exactly when the sample is adversarial (as a prediction).
+    """
+    if not targeted:
+        return best_other_logit(values, targets) - class_logit(values, targets)
+    competitor = (
+        best_other_logit(values, targets) if labels is None else class_logit(values, labels)
+    )
+    return class_logit(values, targets) - competitor
 
 
 def ranked_other_classes(logits: ep.Tensor, labels: ep.Tensor, count: int) -> list[ep.Tensor]:

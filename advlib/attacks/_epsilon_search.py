@@ -89,6 +89,33 @@ def make_gradient(model: Model, loss: Loss) -> StepFn:
     return gradient
 
 
+def run_steps(
+    problem: Problem,
+    steps: int,
+    classes: ep.Tensor,
+    step_fns: tuple[StepFn, StepFn],
+    state: Any,
+    constants: Any,
+) -> ep.Tensor:
+    """The loop of the gradient minimizers: ``steps`` times a compiled ``gradient`` at
+    ``inputs + state.delta`` then ``state = update(state, probe, is_adv, active, constants)``
+    (``step_fns`` is ``(gradient, update)``); the samples adversarial within ``early_stop``
+    stop (read every :func:`check_interval` steps, a host sync). ``state.best.x``."""
+    _, inputs, criterion, early_stop = problem
+    gradient, update = step_fns
+    active = ep.ones(inputs, (inputs.shape[0],)).bool()
+    interval = check_interval(steps)
+    for step in progress.steps(steps):
+        if step % interval == 0:
+            active = still_active(active, state.best.size, early_stop)
+            if not any_active(active):
+                break
+        probe = gradient(state.delta, inputs, classes)
+        state = update(state, probe, criterion(probe.x, probe.logits), active, constants)
+    best: ep.Tensor = state.best.x
+    return best
+
+
 class EpsilonSearchAttack(Minimizer):
     """A minimization attack driven by the epsilon search. Subclasses give the loss, the start,
     the radius rule, the direction and the fit (the abstract methods below)."""
@@ -96,7 +123,7 @@ class EpsilonSearchAttack(Minimizer):
     steps: int
 
     def _minimize(self, problem: Problem) -> ep.Tensor:
-        model, inputs, criterion, early_stop = problem
+        model, inputs, criterion, _ = problem
         classes, targeted = criterion.gradient_target()
         gradient = model.compiled(
             self._step_key("gradient", targeted), lambda: make_gradient(model, self._loss(targeted))
@@ -107,16 +134,7 @@ class EpsilonSearchAttack(Minimizer):
         constants = self._constants(model, inputs, classes)
         delta, epsilon = self._start(problem)
         state = State(delta, epsilon, best_init(inputs), ep.zeros(inputs, ()))
-        active = ep.ones(inputs, (inputs.shape[0],)).bool()
-        interval = check_interval(self.steps)
-        for step in progress.steps(self.steps):
-            if step % interval == 0:
-                active = still_active(active, state.best.size, early_stop)
-                if not any_active(active):
-                    break
-            probe = gradient(state.delta, inputs, classes)
-            state = update(state, probe, criterion(probe.x, probe.logits), active, constants)
-        return state.best.x
+        return run_steps(problem, self.steps, classes, (gradient, update), state, constants)
 
     def _constants(self, model: Model, inputs: ep.Tensor, classes: ep.Tensor) -> Constants:
         lower, upper = model.bounds

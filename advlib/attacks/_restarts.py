@@ -19,6 +19,7 @@ from .. import _progress as progress
 from ..criteria import Criterion
 from ..models.base import Model
 from ._subsets import Subset
+from .base import current_ids
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,13 @@ class Round:
     subset: Subset
     inputs: ep.Tensor
     criterion: Criterion
+
+    def ids(self) -> np.ndarray:
+        """The global ids of the round's rows (padding included), for the random numbers of
+        an attack run on them (see :func:`~advlib.attacks.base.sample_ids`)."""
+        outer = current_ids()
+        rows = self.subset.all_rows
+        return rows if outer is None else outer[rows]
 
 
 def rounds(

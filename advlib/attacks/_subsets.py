@@ -56,6 +56,11 @@ class Subset:
             rows = np.concatenate([rows, np.full(padded - count, rows[0])])
         return cls(like, len(mask), rows, count)
 
+    @property
+    def all_rows(self) -> np.ndarray:
+        """The rows of the full batch that :meth:`take` takes, padding included."""
+        return self._all_rows
+
     def take(self, t: ep.Tensor) -> ep.Tensor:
         """The rows of a full-batch tensor (padding included)."""
         return t if self.everything else t[self._rows]

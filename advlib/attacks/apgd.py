@@ -12,7 +12,10 @@ the largest gradients (a fraction ``k`` of them, adapted to the sparsity of the 
 projects onto the L1 ball intersected with the box exactly, and has no momentum.
 
 Losses (all maximised): ``"ce"`` (cross-entropy; towards a target class when the criterion is
-targeted) and ``"dlr"`` (the difference-of-logits ratio, invariant to the scale of the logits).
+targeted), ``"dlr"`` (the difference-of-logits ratio, invariant to the scale of the logits),
+``"margin"`` (the logit margin of Carlini & Wagner: best other logit minus the true class's) and
+``"pma"`` (the same margin between softmax probabilities, bounded in [-1, 1]: the probability
+margin of Xie et al., 2024, and Gao et al.'s MM without its ranking).
 Success is always decided by the criterion itself, so a targeted criterion uses the targeted
 success test.
 """
@@ -26,13 +29,14 @@ import eagerpy as ep
 import numpy as np
 
 from .. import _progress as progress
+from .._random import SampleRandom
 from .._tensors import atleast_kd, dtype_name, flat_batch, scalar_like, unflat_batch
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
 from ..norms import l1, l2, linf
 from ._box_projections import l1_box_projection
 from ._budgeted import BudgetedSearch, Task
-from ._dlr import LOSSES, cross_entropy, dlr, ranked_other_classes, targeted_dlr
+from ._dlr import LOSSES, cross_entropy, dlr, margin_loss, ranked_other_classes, targeted_dlr
 from ._minimization import check_float, check_int, check_seed
 from ._norm_arg import NormFamily, norm_family
 from ._restarts import rounds
@@ -70,7 +74,7 @@ class _State(NamedTuple):
     """What every step changes."""
 
     x: ep.Tensor
-    x_prev: ep.Tensor  # the point before ``x`` (momentum)
+    memory: Any  # what the next move needs from the last: APGD the point before ``x``
     grad: ep.Tensor  # the gradient at ``x``
     best: _Best
 
@@ -115,6 +119,15 @@ def l1_checkpoints(steps: int) -> list[tuple[int, int]]:
 
 def _loss_function(loss: str, targeted: bool, with_labels: bool) -> LossFn:
     """The per-sample loss to maximise, as ``f(logits, labels, targets)``."""
+    if loss in ("margin", "pma"):
+        values: Callable[[ep.Tensor], ep.Tensor] = (
+            (lambda z: z) if loss == "margin" else (lambda z: ep.softmax(z, axis=-1))
+        )
+        if not targeted:
+            return lambda z, labels, targets: margin_loss(values(z), labels, None, False)
+        if with_labels:
+            return lambda z, labels, targets: margin_loss(values(z), targets, labels, True)
+        return lambda z, labels, targets: margin_loss(values(z), targets, None, True)
     if loss == "ce":
         if targeted:
             return lambda z, labels, targets: cross_entropy(z, targets, True)
@@ -126,11 +139,11 @@ def _loss_function(loss: str, targeted: bool, with_labels: bool) -> LossFn:
     return lambda z, labels, targets: dlr(z, labels)
 
 
-def _initial_state(x: ep.Tensor, zero: ep.Tensor) -> _State:
+def _initial_state(x: ep.Tensor, zero: ep.Tensor, memory: Any) -> _State:
     """The state at the start ``x``, before its loss is known; ``zero`` has one entry per
     sample."""
     nothing = ep.zeros_like(x)
-    return _State(x, x, nothing, _Best(x, nothing, zero - np.inf, zero - np.inf, zero))
+    return _State(x, memory, nothing, _Best(x, nothing, zero - np.inf, zero - np.inf, zero))
 
 
 def _back_to_best(state: _State, where: ep.Tensor) -> _State:
@@ -147,7 +160,7 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         steps: gradient steps per restart (default 100).
         restarts: random restarts; each later restart runs only on the samples not yet
             adversarial (default 1).
-        loss: ``"ce"`` (default) or ``"dlr"``.
+        loss: ``"ce"`` (default), ``"dlr"``, ``"margin"`` or ``"pma"`` (see the module docs).
         rho: the fraction of loss-increasing steps below which the step size halves
             (default 0.75; unused by L1-APGD).
         eot_iter: gradients averaged per step, for randomized models (expectation over
@@ -194,22 +207,30 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         rng = self._generator()
         eps = scalar_like(inputs, epsilon)
         result = inputs
-        target_list, mode = self._targets(outputs, classes, targeted)
+        target_list, mode = self._targets(model, inputs, outputs, classes, targeted)
         count = len(target_list) * self.restarts
         for run in rounds(model, inputs, outputs, criterion, count, lambda: ~found):
             targets = target_list[run.index // self.restarts]
             take = run.subset.take
             constants = _Constants(run.inputs, eps, take(classes), take(targets))
-            x, success = self._single_run(model, run.criterion, constants, epsilon, mode, rng)
+            x, success = self._single_run(
+                model, run.criterion, constants, epsilon, mode, rng.take(run.subset.all_rows)
+            )
             result = run.subset.put(result, x)
             found[run.subset.rows_where(success)] = True
         return result
 
     def _targets(
-        self, outputs: ep.Tensor, classes: ep.Tensor, targeted: bool
+        self,
+        model: Model,
+        inputs: ep.Tensor,
+        outputs: ep.Tensor,
+        classes: ep.Tensor,
+        targeted: bool,
     ) -> tuple[list[ep.Tensor], Mode]:
-        """The second class argument of the loss for each round of restarts, and the mode.
-        ``classes`` (labels untargeted, targets targeted) fill both class arguments here."""
+        """The second class argument of the loss for each round of restarts, and the mode, for
+        ``inputs`` with logits ``outputs``. ``classes`` (labels untargeted, targets targeted)
+        fill both class arguments here."""
         return [classes], (self.loss, targeted, False)
 
     def _single_run(
@@ -219,7 +240,7 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         constants: _Constants,
         epsilon: float,
         mode: Mode,
-        rng: np.random.Generator,
+        rng: SampleRandom,
     ) -> tuple[ep.Tensor, ep.Tensor]:
         """One APGD run from a random start around ``constants.origin`` (``epsilon`` is
         ``constants.eps`` as a number): (best adversarial or highest-loss point, success)."""
@@ -234,7 +255,8 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         zero = ep.zeros(origin, (origin.shape[0],))
         one = scalar_like(origin, 1.0)
         # The start is evaluated by a step of size zero: one compiled function serves both.
-        start = _initial_state(self._random_start(model, origin, constants.eps, rng), zero)
+        x0 = self._random_start(model, origin, constants.eps, rng)
+        start = _initial_state(x0, zero, self._initial_memory(x0))
         state, logits = step(start, self._schedule(zero, zero), constants, one)
         state = state._replace(best=state.best._replace(increases=zero))
         success = criterion(state.x, logits)
@@ -244,7 +266,9 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         momentum = scalar_like(origin, MOMENTUM)
         for i in progress.steps(self.steps):
             state, logits = step(state, schedule, constants, one if i == 0 else momentum)
-            now = criterion(state.x, logits)
+            # A sample keeps its first adversarial: it must not depend on how long the
+            # other samples of its batch keep the loop going.
+            now = ep.logical_and(criterion(state.x, logits), ep.logical_not(success))
             x_adv = ep.where(atleast_kd(now, origin.ndim), state.x, x_adv)
             success = ep.logical_or(success, now)
             if i in checkpoints:
@@ -261,7 +285,7 @@ class _AutoPGD(NormFamily, BudgetedSearch):
 
     # ------------------------------------------------------------------ per-norm hooks
     def _random_start(
-        self, model: Model, origin: ep.Tensor, eps: ep.Tensor, rng: np.random.Generator
+        self, model: Model, origin: ep.Tensor, eps: ep.Tensor, rng: SampleRandom
     ) -> ep.Tensor:
         """A random point on the sphere of radius epsilon (Linf, L2), clipped to the bounds."""
         noise = (
@@ -276,6 +300,10 @@ class _AutoPGD(NormFamily, BudgetedSearch):
             else (origin + eps * t / atleast_kd(linf(t) + 1e-12, t.ndim))
         )
         return start.clip(*model.bounds)
+
+    def _initial_memory(self, x: ep.Tensor) -> Any:
+        """The move's memory at the start ``x`` (APGD: the previous point, for momentum)."""
+        return x
 
     def _initial_step(self, epsilon: float) -> float:
         return 2.0 * epsilon
@@ -309,14 +337,19 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
             def loss_fn(z: ep.Tensor) -> tuple[ep.Tensor, ep.Tensor]:
                 logits = model(z)
-                return loss_of(logits, labels, targets).sum(), logits
+                losses = loss_of(logits, labels, targets)
+                # the per-sample losses ride along as a last column: not computed twice
+                return losses.sum(), ep.concatenate([logits, losses[:, None]], axis=-1)
 
-            _, logits, grad = model.value_and_grad(loss_fn, x)
-            loss = loss_of(logits, labels, targets)
+            def value_and_grad() -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
+                _, both, grad = model.value_and_grad(loss_fn, x)
+                return both[:, -1], both[:, :-1], grad
+
+            loss, logits, grad = value_and_grad()
             for _ in range(eot - 1):
-                _, logits, more = model.value_and_grad(loss_fn, x)
+                more_loss, logits, more = value_and_grad()
                 grad = grad + more
-                loss = loss + loss_of(logits, labels, targets)
+                loss = loss + more_loss
             if eot == 1:
                 return loss, logits, grad
             return loss / eot, logits, grad / eot
@@ -333,7 +366,7 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         def step(
             state: _State, schedule: Schedule, constants: _Constants, weight: ep.Tensor
         ) -> tuple[_State, ep.Tensor]:
-            x = move(state, schedule, constants, weight)
+            x, memory = move(state, schedule, constants, weight)
             loss, logits, grad = evaluate(x, constants.labels, constants.targets)
             best = state.best
             improved = loss > best.loss
@@ -345,22 +378,23 @@ class _AutoPGD(NormFamily, BudgetedSearch):
                 loss,
                 best.increases + (loss > best.loss_prev).astype(loss.dtype),
             )
-            return _State(x, state.x, grad, best), logits
+            return _State(x, memory, grad, best), logits
 
         return step
 
-    def _make_move(self, model: Model) -> Callable[..., ep.Tensor]:
+    def _make_move(self, model: Model) -> Callable[..., tuple[ep.Tensor, Any]]:
         """Linf / L2: a normalised gradient step, projected, then mixed with the previous
-        update (momentum) and projected again."""
+        update (momentum) and projected again; ``(new point, memory)``."""
         norm, project = self.norm, self._make_projection(model)
 
         def move(
             state: _State, schedule: _Schedule, constants: _Constants, weight: ep.Tensor
-        ) -> ep.Tensor:
+        ) -> tuple[ep.Tensor, ep.Tensor]:
             x, origin, eps = state.x, constants.origin, constants.eps
             step = atleast_kd(schedule.step_size, x.ndim) * norm.normalize(state.grad)
             z = project(x + step, origin, eps)
-            return project(x + weight * (z - x) + (1 - weight) * (x - state.x_prev), origin, eps)
+            mixed = x + weight * (z - x) + (1 - weight) * (x - state.memory)
+            return project(mixed, origin, eps), x
 
         return move
 
@@ -414,7 +448,7 @@ class L1AutoPGD(_AutoPGD):
     initial_topk = 0.2
 
     def _random_start(
-        self, model: Model, origin: ep.Tensor, eps: ep.Tensor, rng: np.random.Generator
+        self, model: Model, origin: ep.Tensor, eps: ep.Tensor, rng: SampleRandom
     ) -> ep.Tensor:
         noise = ep.from_numpy(
             origin, rng.standard_normal(size=origin.shape).astype(dtype_name(origin))
@@ -451,14 +485,14 @@ class L1AutoPGD(_AutoPGD):
             step_size, ep.zeros_like(loss) + self.initial_topk, ep.zeros_like(loss) - 1.0
         )
 
-    def _make_move(self, model: Model) -> Callable[..., ep.Tensor]:
+    def _make_move(self, model: Model) -> Callable[..., tuple[ep.Tensor, Any]]:
         """A step of the step size in L1, spread evenly over the coordinates with the
         ``topk`` largest gradients, then projected."""
         project = self._make_projection(model)
 
         def move(
             state: _State, schedule: _SparseSchedule, constants: _Constants, weight: ep.Tensor
-        ) -> ep.Tensor:
+        ) -> tuple[ep.Tensor, ep.Tensor]:
             g = flat_batch(state.grad)
             features = g.shape[-1]
             magnitude = g.abs()
@@ -469,7 +503,8 @@ class L1AutoPGD(_AutoPGD):
             direction = ep.where(magnitude >= threshold, g.sign(), 0.0)
             moved = direction.abs().sum(axis=-1, keepdims=True)
             step = direction * (schedule.step_size[:, None] / (moved + 1e-10))
-            return project(state.x + unflat_batch(step, state.x), constants.origin, constants.eps)
+            moved = project(state.x + unflat_batch(step, state.x), constants.origin, constants.eps)
+            return moved, state.x
 
         return move
 
@@ -510,7 +545,8 @@ class _AutoPGDTargeted(_AutoPGD):
         restarts: restarts per target class (default 1).
         n_target_classes: how many of the most likely other classes to target (default 9),
             capped at the number of classes minus one.
-        loss: ``"dlr"`` (targeted DLR, default) or ``"ce"`` (cross-entropy to the target).
+        loss: ``"dlr"`` (targeted DLR, default), ``"ce"`` (cross-entropy to the target),
+            ``"margin"`` or ``"pma"`` (logit or probability of the target minus the label's).
         rho: see :class:`_AutoPGD` (default 0.75).
         eot_iter: gradients averaged per step (default 1).
         seed: seed of the random starts; None draws fresh randomness on every call.
@@ -535,14 +571,30 @@ class _AutoPGDTargeted(_AutoPGD):
         self.n_target_classes = check_int(n_target_classes, "n_target_classes")
 
     def _targets(
-        self, outputs: ep.Tensor, classes: ep.Tensor, targeted: bool
+        self,
+        model: Model,
+        inputs: ep.Tensor,
+        outputs: ep.Tensor,
+        classes: ep.Tensor,
+        targeted: bool,
     ) -> tuple[list[ep.Tensor], Mode]:
         """Targeted criterion: its targets. Untargeted: the most likely other classes in
-        turn, with the true labels in the loss."""
+        turn (:meth:`_ranked_targets`), with the true labels in the loss."""
         if targeted:
             return [classes], (self.loss, True, False)
         count = min(self.n_target_classes, outputs.shape[-1] - 1)
-        return ranked_other_classes(outputs, classes, count), (self.loss, True, True)
+        return self._ranked_targets(model, inputs, outputs, classes, count), (
+            self.loss,
+            True,
+            True,
+        )
+
+    def _ranked_targets(
+        self, model: Model, inputs: ep.Tensor, outputs: ep.Tensor, labels: ep.Tensor, count: int
+    ) -> list[ep.Tensor]:
+        """The ``count`` target classes of each sample, in the order attacked: APGD-T takes
+        the most likely other classes."""
+        return ranked_other_classes(outputs, labels, count)
 
 
 class LinfAutoPGDTargeted(_AutoPGDTargeted):

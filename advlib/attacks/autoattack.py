@@ -1,11 +1,30 @@
 """AutoAttack (Croce & Hein, 2020): a fixed ensemble of diverse, parameter-free attacks.
 
-``version="standard"`` runs APGD-CE (no restarts), APGD-T (targeted DLR, 9 target classes),
-FAB-T (9 target classes) and Square (5000 queries), each only on the samples that every attack
-before it failed on; a sample counts as robust only if all of them fail. ``"plus"`` adds
-restarts and the untargeted APGD-DLR and FAB; ``"rand"`` is for randomized models (APGD-CE and
-APGD-DLR with expectation over 20 transformations per gradient). Target counts are capped by the
-number of classes.
+Versions (``steps`` = 100, ``n_target_classes`` = 9 and ``n_queries`` = 5000 by default; each
+attack runs only on the samples that every attack before it failed on, and a sample counts as
+robust only if all of them fail):
+
+- ``"standard"``: APGD-CE (1 restart), APGD-T (targeted DLR, 9 target classes), FAB-T (9 target
+  classes) and Square (5000 queries). In L1 (:class:`L1AutoAttack`, AutoAttack's L1 version):
+  L1-APGD-CE with 5 restarts and L1-APGD-T on 5 targets, both with AutoAttack's
+  ``use_largereps`` schedule (30% of the steps at 3 epsilon, 30% at 2 epsilon, 40% at epsilon,
+  each stage starting from the last one's result; :func:`large_eps_stages`), FAB-L1-T (9
+  targets) and Square-L1 (5000 queries).
+- ``"fast"``: APGD-CE (1 restart), then MALT (targeted APGD, 1 restart, on the 3 classes closest
+  under the linearisation among all others, :mod:`~advlib.attacks.malt`), then Square (5000
+  queries) only where the model checks suspect gradient masking (probability outputs,
+  randomness, zero gradients). A sample that resists costs 4 runs of 100 steps (1 + 3) and
+  no queries, instead of 1 + 9 + 9 runs and 5000 queries.
+- ``"strong"``: the standard attacks, unchanged and first (so every success of ``"standard"``
+  is kept), then on what they leave: APGD with the probability-margin loss (``"pma"``, 5
+  restarts), ACG (margin loss, 1 restart; Linf and L2 only) and MALT on 9 targets (1
+  restart).
+- ``"plus"``: restarts and the untargeted APGD-DLR and FAB added to the standard attacks.
+- ``"rand"``: for randomized models, APGD-CE and APGD-DLR with expectation over 20
+  transformations per gradient.
+
+Target counts are capped by the number of classes; the attacks and budgets of a run are in its
+report (:attr:`AutoAttackReport.components`, printed by :func:`robust_accuracy_table`).
 
 Before attacking, AutoAttack checks the model for signs of gradient masking (probability
 outputs, randomness, zero gradients) and afterwards whether the black-box Square attack beat the
@@ -14,29 +33,77 @@ gradient attacks; each finding is a :class:`GradientMaskingWarning`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import eagerpy as ep
 import numpy as np
 
+from .._random import SampleRandom
 from .._tensors import atleast_kd
 from ..criteria import Criterion
 from ..models.base import Model
 from ..norms import Norm, l2, linf
+from ..norms import l1 as l1_norm
 from . import _diagnostics
 from ._minimization import check_bool, check_int, check_seed
 from ._norm_arg import NormFamily, norm_family
 from ._restarts import rounds
 from ._subsets import host_bool
-from .apgd import L2AutoPGD, L2AutoPGDTargeted, LinfAutoPGD, LinfAutoPGDTargeted
-from .base import Attack, AttackResult, FixedEpsilonAttack, MinimizationAttack, parse_epsilons
-from .fab import L2FAB, LinfFAB
-from .square import L2SquareAttack, LinfSquareAttack
+from .acg import L2ACGAttack, LinfACGAttack
+from .apgd import (
+    L1AutoPGD,
+    L1AutoPGDTargeted,
+    L2AutoPGD,
+    L2AutoPGDTargeted,
+    LinfAutoPGD,
+    LinfAutoPGDTargeted,
+    Mode,
+    _Constants,
+)
+from .base import (
+    Attack,
+    AttackResult,
+    FixedEpsilonAttack,
+    MinimizationAttack,
+    parse_epsilons,
+    sample_ids,
+)
+from .fab import L1FAB, L2FAB, LinfFAB
+from .malt import L1MALTAttack, L2MALTAttack, LinfMALTAttack
+from .square import L1SquareAttack, L2SquareAttack, LinfSquareAttack
 
-VERSIONS = ("standard", "plus", "rand")
-_WHITE_BOX = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t")
+VERSIONS = ("standard", "plus", "rand", "fast", "strong")
+_WHITE_BOX = ("apgd-ce", "apgd-pma", "apgd-dlr", "apgd-t", "fab", "fab-t", "acg", "malt")
+_NEEDS_THREE_CLASSES = ("apgd-t", "apgd-dlr", "malt")
+#: Each version's components, in the order they run (see the module documentation).
+_ORDER = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    # Square is dropped at run time unless the model checks suspect gradient masking
+    "fast": ("apgd-ce", "malt", "square"),
+    # the standard run first, unchanged, so "strong" keeps every success of "standard"
+    "strong": ("apgd-ce", "apgd-t", "fab-t", "square", "apgd-pma", "acg", "malt"),
+    "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"),
+    "rand": ("apgd-ce", "apgd-dlr"),
+}
+#: Target classes of MALT in the ``"fast"`` version.
+FAST_TARGETS = 3
+#: Restarts of APGD with the probability-margin loss in the ``"strong"`` version.
+STRONG_RESTARTS = 5
+
+
+class _Family(NamedTuple):
+    """One norm's component classes (``acg`` None where ACG has no such norm)."""
+
+    apgd: Any
+    apgd_t: Any
+    fab: Any
+    square: Any
+    malt: Any
+    acg: Any
 
 
 @dataclass
@@ -49,23 +116,120 @@ class AutoAttackReport:
             starting with ``"clean"``.
         fooled_by: how many samples each attack was the first to fool.
         warnings: gradient-masking findings (also emitted as warnings).
+        components: each attack that ran, by name, with its budget (e.g. ``"LinfAutoPGD(
+            steps=100, restarts=1, loss='ce')"``).
     """
 
     epsilon: float
     robust_accuracy: dict[str, float] = field(default_factory=dict)
     fooled_by: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    components: dict[str, str] = field(default_factory=dict)
+
+
+#: The settings that make a component's budget, in the order shown.
+_BUDGET = (
+    "steps",
+    "restarts",
+    "n_target_classes",
+    "n_candidates",
+    "n_queries",
+    "loss",
+    "eot_iter",
+    "eps_schedule",
+)
+
+
+def large_eps_stages(steps: int) -> list[tuple[float, int]]:
+    """AutoAttack's L1 epsilon schedule (``use_largereps``) for ``steps`` steps, as
+    ``(epsilon factor, steps)``: ``ceil(0.3 * steps)`` steps at 3 epsilon, as many at 2
+    epsilon, the rest (at least 1) at epsilon."""
+    early = math.ceil(0.3 * steps)
+    return [(3.0, early), (2.0, early), (1.0, max(steps - 2 * early, 1))]
+
+
+class _LargeEps(L1AutoPGD):
+    """L1-APGD with AutoAttack's ``use_largereps``: each run starts at random within 3
+    epsilon, runs :func:`large_eps_stages` and starts every stage from the previous one's result
+    projected onto the smaller ball; only the last stage, at epsilon, decides success. Sparse
+    L1 perturbations found at a larger budget are a better start than noise (Croce & Hein,
+    2021)."""
+
+    #: The budgets of the stages, in multiples of epsilon (shown in the report).
+    eps_schedule: ClassVar[tuple[float, ...]] = (3.0, 2.0, 1.0)
+    _start: ep.Tensor | None = None
+
+    def _single_run(
+        self,
+        model: Model,
+        criterion: Criterion,
+        constants: _Constants,
+        epsilon: float,
+        mode: Mode,
+        rng: SampleRandom,
+    ) -> tuple[ep.Tensor, ep.Tensor]:
+        (factor, steps), *later = large_eps_stages(self.steps)
+        arguments = (model, criterion, constants, epsilon, mode, rng)
+        x, success = self._stage(None, factor, steps, *arguments)
+        for factor, steps in later:
+            x, success = self._stage(x, factor, steps, *arguments)
+        return x, success
+
+    def _stage(
+        self,
+        start: ep.Tensor | None,
+        factor: float,
+        steps: int,
+        model: Model,
+        criterion: Criterion,
+        constants: _Constants,
+        epsilon: float,
+        mode: Mode,
+        rng: SampleRandom,
+    ) -> tuple[ep.Tensor, ep.Tensor]:
+        """One APGD run of ``steps`` steps at ``factor`` times epsilon from ``start`` (None: a
+        random start)."""
+        stage = copy.copy(self)  # this attack's own settings stay as they are
+        stage.steps, stage._start = steps, start
+        eps = constants.eps * factor
+        return super(_LargeEps, stage)._single_run(
+            model, criterion, constants._replace(eps=eps), epsilon * factor, mode, rng
+        )
+
+    def _random_start(
+        self, model: Model, origin: ep.Tensor, eps: ep.Tensor, rng: SampleRandom
+    ) -> ep.Tensor:
+        if self._start is None:
+            return super()._random_start(model, origin, eps, rng)
+        project = model.compiled(self._compile_key("start"), lambda: self._make_projection(model))
+        start: ep.Tensor = project(self._start, origin, eps)
+        return start
+
+
+class _LargeEpsTargeted(_LargeEps, L1AutoPGDTargeted):
+    """L1-APGD-T with AutoAttack's ``use_largereps`` (see :class:`_LargeEps`)."""
+
+
+def describe(attack: Attack) -> str:
+    """The attack's class and budget, e.g. ``"LinfAutoPGD(steps=100, restarts=1, loss='ce')"``."""
+    values = {name: getattr(attack, name, None) for name in _BUDGET}
+    if values["eot_iter"] == 1:
+        values["eot_iter"] = None
+    settings = ", ".join(f"{k}={v!r}" for k, v in values.items() if v is not None)
+    public = next(c.__name__ for c in type(attack).__mro__ if not c.__name__.startswith("_"))
+    return f"{public}({settings})"
 
 
 class AutoAttack(NormFamily, FixedEpsilonAttack):
     """AutoAttack; ``AutoAttack(norm="l2", ...)`` gives an :class:`L2AutoAttack`.
 
     Args:
-        norm: ``"linf"`` or ``"l2"``, also spelled ``"Linf"``, ``"inf"``, ``np.inf``, ``"L2"``,
-            ``2`` (strings in any case); default None: the class's norm (Linf for
-            ``AutoAttack``).
+        norm: ``"linf"``, ``"l2"`` or ``"l1"``, also spelled ``"Linf"``, ``"inf"``, ``np.inf``,
+            ``"L2"``, ``2``, ``"L1"``, ``1`` (strings in any case); default None: the class's
+            norm (Linf for ``AutoAttack``).
         eps: the default budget when called without ``epsilons`` (default None: pass them).
-        version: ``"standard"`` (default), ``"plus"`` or ``"rand"`` (see the module docs).
+        version: ``"standard"`` (default), ``"fast"``, ``"strong"``, ``"plus"`` or ``"rand"``
+            (see the module docs for each version's attacks and budgets).
         seed: seed of every component's randomness (default 0, as AutoAttack).
         n_target_classes: target classes of APGD-T and FAB-T (default 9), capped by the number
             of classes minus one.
@@ -117,35 +281,59 @@ class AutoAttack(NormFamily, FixedEpsilonAttack):
     def attacks(self, num_classes: int) -> list[tuple[str, Attack]]:
         """The component attacks in order, as ``(name, attack)``, for a model with
         ``num_classes`` outputs (DLR-based attacks need at least 3)."""
-        apgd, apgd_t, fab, square = self._families()
-        seed, steps, targets = self.seed, self.steps, self.n_target_classes
-        if self.version == "standard":
-            chosen: list[tuple[str, Attack]] = [
-                ("apgd-ce", apgd(steps=steps, restarts=1, loss="ce", seed=seed)),
-                ("apgd-t", apgd_t(steps=steps, restarts=1, n_target_classes=targets, seed=seed)),
-                ("fab-t", fab(steps=steps, restarts=1, n_target_classes=targets, seed=seed)),
-                ("square", square(n_queries=self.n_queries, seed=seed)),
-            ]
-        elif self.version == "plus":
-            chosen = [
-                ("apgd-ce", apgd(steps=steps, restarts=5, loss="ce", seed=seed)),
-                ("apgd-dlr", apgd(steps=steps, restarts=5, loss="dlr", seed=seed)),
-                ("fab", fab(steps=steps, restarts=5, seed=seed)),
-                ("square", square(n_queries=self.n_queries, seed=seed)),
-                ("apgd-t", apgd_t(steps=steps, restarts=1, n_target_classes=targets, seed=seed)),
-                ("fab-t", fab(steps=steps, restarts=1, n_target_classes=targets, seed=seed)),
-            ]
-        else:
-            chosen = [
-                ("apgd-ce", apgd(steps=steps, restarts=1, loss="ce", eot_iter=20, seed=seed)),
-                ("apgd-dlr", apgd(steps=steps, restarts=1, loss="dlr", eot_iter=20, seed=seed)),
-            ]
+        make = self._components()
+        names = [name for name in _ORDER[self.version] if name in make]
         if num_classes < 3:
-            chosen = [(name, a) for name, a in chosen if name not in ("apgd-t", "apgd-dlr")]
-        return chosen
+            names = [name for name in names if name not in _NEEDS_THREE_CLASSES]
+        return [(name, make[name]()) for name in names]
 
-    def _families(self) -> tuple[Any, Any, Any, Any]:
-        return LinfAutoPGD, LinfAutoPGDTargeted, LinfFAB, LinfSquareAttack
+    def _components(self) -> dict[str, Callable[[], Attack]]:
+        """Every component this AutoAttack may run, by name, with its budget."""
+        family = self._families()
+        seed, steps, targets = self.seed, self.steps, self.n_target_classes
+        plus = self.version == "plus"
+        # AutoAttack's L1 version: more restarts for APGD-CE, fewer targets for APGD-T
+        l1 = self.norm is l1_norm
+        ce_restarts = 5 if l1 or plus else 1
+        apgd_targets = min(targets, 5) if l1 else targets
+        eot = 20 if self.version == "rand" else 1
+        fast = self.version == "fast"
+        malt_targets = min(targets, FAST_TARGETS) if fast else targets
+        pma_restarts = 1 if fast else STRONG_RESTARTS
+        components: dict[str, Callable[[], Attack]] = {
+            "apgd-ce": lambda: family.apgd(
+                steps=steps, restarts=ce_restarts, loss="ce", eot_iter=eot, seed=seed
+            ),
+            "apgd-pma": lambda: family.apgd(
+                steps=steps, restarts=pma_restarts, loss="pma", eot_iter=eot, seed=seed
+            ),
+            "apgd-dlr": lambda: family.apgd(
+                steps=steps, restarts=5 if plus else 1, loss="dlr", eot_iter=eot, seed=seed
+            ),
+            "apgd-t": lambda: family.apgd_t(
+                steps=steps, restarts=1, n_target_classes=apgd_targets, seed=seed
+            ),
+            "fab": lambda: family.fab(steps=steps, restarts=5, seed=seed),
+            "fab-t": lambda: family.fab(
+                steps=steps, restarts=1, n_target_classes=targets, seed=seed
+            ),
+            "square": lambda: family.square(n_queries=self.n_queries, seed=seed),
+            "malt": lambda: family.malt(steps=steps, n_target_classes=malt_targets, seed=seed),
+        }
+        if family.acg is not None:  # no ACG in L1
+            acg = family.acg
+            components["acg"] = lambda: acg(steps=steps, loss="margin", seed=seed)
+        return components
+
+    def _families(self) -> _Family:
+        return _Family(
+            LinfAutoPGD,
+            LinfAutoPGDTargeted,
+            LinfFAB,
+            LinfSquareAttack,
+            LinfMALTAttack,
+            LinfACGAttack,
+        )
 
     # ------------------------------------------------------------------ running
     def perturb(
@@ -164,17 +352,24 @@ class AutoAttack(NormFamily, FixedEpsilonAttack):
         if n == 0:
             return inputs, report
         outputs = model(inputs)
+        suspicions: list[str] = []
+        if self.checks or self.version == "fast":
+            suspicions = _diagnostics.model_checks(model, inputs, criterion, outputs)
         if self.checks:
-            report.warnings += _diagnostics.model_checks(model, inputs, criterion, outputs)
+            report.warnings += suspicions
         robust = ~host_bool(criterion(inputs, outputs))
         components = self.attacks(outputs.shape[-1])
+        if self.version == "fast" and not suspicions:  # Square only where masking is suspected
+            components = [(name, a) for name, a in components if name != "square"]
+        report.components = {name: describe(attack) for name, attack in components}
         # per component, the samples it was the first to fool
         fooled = [np.zeros(n, dtype=bool) for _ in components]
         remaining = robust.copy() if epsilon > 0 else np.zeros(n, dtype=bool)
         result = inputs
         for run in rounds(model, inputs, outputs, criterion, len(components), lambda: remaining):
             attack = components[run.index][1]
-            adversarial = self._run_one(model, attack, run.inputs, run.criterion, epsilon)
+            with sample_ids(run.ids()):
+                adversarial = self._run_one(model, attack, run.inputs, run.criterion, epsilon)
             rows = run.subset.rows_where(run.criterion(adversarial, model(adversarial)))
             if rows.size:
                 fooled[run.index][rows] = True
@@ -248,20 +443,35 @@ class L2AutoAttack(AutoAttack):
 
     norm = l2
 
-    def _families(self) -> tuple[Any, Any, Any, Any]:
-        return L2AutoPGD, L2AutoPGDTargeted, L2FAB, L2SquareAttack
+    def _families(self) -> _Family:
+        return _Family(
+            L2AutoPGD, L2AutoPGDTargeted, L2FAB, L2SquareAttack, L2MALTAttack, L2ACGAttack
+        )
+
+
+class L1AutoAttack(AutoAttack):
+    """AutoAttack in L1 (Croce & Hein, 2021): L1-APGD-CE with 5 restarts, L1-APGD-T on 5
+    target classes, FAB-L1-T and Square-L1; see :class:`AutoAttack`. ``"strong"`` adds MALT
+    only (ACG has no L1 version)."""
+
+    norm = l1_norm
+
+    def _families(self) -> _Family:
+        return _Family(_LargeEps, _LargeEpsTargeted, L1FAB, L1SquareAttack, L1MALTAttack, None)
 
 
 LinfAutoAttack = AutoAttack
-norm_family(AutoAttack, L2AutoAttack)
+norm_family(AutoAttack, L2AutoAttack, L1AutoAttack)
 
 
 def robust_accuracy_table(reports: Sequence[AutoAttackReport]) -> str:
-    """The reports as a plain-text table: one row per epsilon, one column per attack."""
+    """The reports as a plain-text table: one row per epsilon, one column per attack, after
+    the attacks that ran and their budgets."""
     if not reports:
         return ""
     names = list(reports[0].robust_accuracy)
-    lines = ["epsilon  " + "  ".join(f"{name:>8}" for name in names)]
+    lines = [f"{name}: {budget}" for name, budget in reports[0].components.items()]
+    lines.append("epsilon  " + "  ".join(f"{name:>8}" for name in names))
     for report in reports:
         values = "  ".join(
             f"{report.robust_accuracy.get(name, float('nan')):>8.3f}" for name in names

@@ -36,6 +36,7 @@ import eagerpy as ep
 import numpy as np
 
 from .. import _progress
+from .._random import SampleRandom, check_ids
 from .._tensors import (
     atleast_kd,
     dtype_kind,
@@ -62,6 +63,8 @@ _BOUNDS_TOLERANCE = 1e-6
 _T = TypeVar("_T")
 # Which run of a Repeated attack is running: run i > 0 draws from a seed derived from (seed, i).
 _repeat_index: ContextVar[int] = ContextVar("advlib_repeat_index", default=0)
+# The global ids of the samples being attacked (None: their positions in the batch).
+_sample_ids: ContextVar[np.ndarray | None] = ContextVar("advlib_sample_ids", default=None)
 # Parameters of perturb that every call fills in itself.
 _CALL_PARAMETERS = frozenset({"self", "model", "inputs", "criterion", "epsilon", "early_stop"})
 
@@ -89,12 +92,23 @@ class Attack(ABC):
     accepts_unbounded: ClassVar[bool] = False
 
     seed: int | None = None
+    #: Passes each gradient is averaged over, for randomized models (expectation over
+    #: transformation); every gradient attack's constructor takes it as ``eot_samples=``.
+    eot_samples: int = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         concrete = not getattr(cls, "__abstractmethods__", None) and hasattr(cls, "norm")
         if concrete and not cls.__name__.startswith("_"):
             ATTACKS[cls.__name__] = cls
+        if cls.requires_grad and "__init__" in vars(cls) and hasattr(cls, "perturb"):
+            cls.__init__ = _taking_eot_samples(vars(cls)["__init__"])  # type: ignore[method-assign]
+
+    def _attacked_model(self, model: Model) -> Model:
+        """The model ``perturb`` sees: gradients averaged over ``eot_samples`` passes."""
+        from ..models.eot import averaged_gradients
+
+        return averaged_gradients(model, self.eot_samples)
 
     @property
     def distance(self) -> Distance:
@@ -102,7 +116,8 @@ class Attack(ABC):
         :mod:`advlib.distances` object of :attr:`norm`, e.g. ``attack.distance(x, clipped)``."""
         from .. import distances
 
-        return {1.0: distances.l1, 2.0: distances.l2}.get(self.norm.p, distances.linf)
+        known = {0.0: distances.l0, 1.0: distances.l1, 2.0: distances.l2}
+        return known.get(self.norm.p, distances.linf)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -117,6 +132,7 @@ class Attack(ABC):
         epsilons: Any = None,
         batch_size: int | None = None,
         progress: bool | None = None,
+        indices: Any = None,
         **kwargs: Any,
     ) -> AttackResult:
         """Attack ``inputs`` of ``model``.
@@ -135,6 +151,9 @@ class Attack(ABC):
             progress: a progress bar with an ETA: True shows it, False never, None (the
                 default) when somebody watches (a terminal or a notebook). Inside
                 :func:`advlib.evaluate` its own bar counts instead.
+            indices: the samples' global ids, a 1-D integer array of length N (default None:
+                0..N-1). Random numbers are drawn per sample from the seed and the id, so a
+                sample's result does not depend on the batch it is attacked in.
             **kwargs: further arguments of the attack's ``perturb``, e.g. ``starting_points``
                 (BoundaryAttack, HopSkipJumpAttack); unknown names raise TypeError.
 
@@ -146,7 +165,9 @@ class Attack(ABC):
         """
         self._check_kwargs(kwargs, "__call__")
         eps_list, single = parse_epsilons(epsilons, self.accepts_unbounded, self._name())
-        call = self._prepare(model, inputs, criterion, eps_list, batch_size, progress, kwargs)
+        call = self._prepare(
+            model, inputs, criterion, eps_list, (batch_size, indices), progress, kwargs
+        )
         restore = call.restore
         if call.n == 0:
             nothing = ep.zeros(call.x, (len(eps_list), 0)) > 0
@@ -176,13 +197,14 @@ class Attack(ABC):
         inputs: Any,
         criterion: Any,
         epsilons: list[float | None],
-        batch_size: Any,
+        batching: tuple[Any, Any],
         progress: Any,
         kwargs: dict[str, Any],
     ) -> _Call:
         """Every check of a call, before any work: the inputs on the model's backend, the
-        criterion bound to them, the keyword arguments for ``perturb``."""
-        chunk = parse_batch_size(batch_size)
+        criterion bound to them, the keyword arguments for ``perturb``; ``batching`` is the
+        call's ``(batch_size, indices)``."""
+        chunk = parse_batch_size(batching[0])
         _progress.check_progress(progress)
         self._check_model(model)
         unbound = as_criterion(criterion)
@@ -191,16 +213,17 @@ class Attack(ABC):
         warn_large_epsilons(epsilons, self.norm, model.bounds, tuple(x.shape))
         extra = {name: per_sample(model, value, name, x) for name, value in kwargs.items()}
         n = x.shape[0]
+        ids = np.arange(n) if batching[1] is None else check_ids(batching[1], "indices", n)
         if n == 0:
             bound = unbound.bind(model, ep.zeros(x, (0, 2)), n=0)
-            return _Call(model, inputs, x, restore, bound, 1, extra)
+            return _Call(model, inputs, x, restore, bound, 1, extra, ids)
         chunk = n if chunk is None else min(chunk, n)
         outputs, probabilities = probe_outputs(model, x, chunk)
         if self.requires_grad and probabilities:
             warn_probabilities(self._name())
         bound = unbound.bind(model, outputs, n=n)
         self._check_criterion(bound)
-        return _Call(model, inputs, x, restore, bound, chunk, extra)
+        return _Call(model, inputs, x, restore, bound, chunk, extra, ids)
 
     def _attack_chunks(
         self, call: _Call, epsilons: list[float | None]
@@ -244,7 +267,10 @@ class Attack(ABC):
         origin = call.user_inputs().clip(*bounds)
         results, flags = [], []
         for k, eps in enumerate(epsilons):
-            widened = ep.astensor(call.restore(clipped[k]))
+            # Elements the attack left as they were (in the model's dtype) get the user's own
+            # values back, not their rounding: an L0 distance must not count them.
+            unchanged = ep.astensor(call.restore(clipped[k] == call.x))
+            widened = ep.where(unchanged, origin, ep.astensor(call.restore(clipped[k])))
             fitted = (
                 widened.clip(*bounds)
                 if eps is None
@@ -271,12 +297,13 @@ class Attack(ABC):
         inputs: Any,
         criterion: Any,
         budget: float | None,
-        batch_size: Any,
+        batching: tuple[Any, Any],
         progress: Any,
         kwargs: dict[str, Any],
     ) -> Any:
-        """Foolbox's ``run``: :meth:`_perturb` on validated inputs, raw, in the user's type."""
-        call = self._prepare(model, inputs, criterion, [budget], batch_size, progress, kwargs)
+        """Foolbox's ``run``: :meth:`_perturb` on validated inputs, raw, in the user's type;
+        ``batching`` is ``(batch_size, indices)``."""
+        call = self._prepare(model, inputs, criterion, [budget], batching, progress, kwargs)
         if call.n == 0:
             return call.restore(call.x)
 
@@ -334,14 +361,12 @@ class Attack(ABC):
                 f"{self._name()}.{entry}() got an unexpected keyword argument {key!r}; {hint}"
             )
 
-    def _generator(self) -> np.random.Generator:
-        """A fresh generator from the attack's seed: each run draws the same numbers. Run
-        ``i > 0`` of a :class:`Repeated` attack draws from a stream derived from
-        ``(seed, i)``: other numbers, still reproducible."""
-        index = _repeat_index.get()
-        if self.seed is None or index == 0:
-            return np.random.default_rng(self.seed)
-        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(index,)))
+    def _generator(self) -> SampleRandom:
+        """Fresh per-sample random numbers from the attack's seed (see :mod:`advlib._random`):
+        each run draws the same numbers, and a sample's numbers depend on its id only, not on
+        its batch. Run ``i > 0`` of a :class:`Repeated` attack draws from stream ``i``: other
+        numbers, still reproducible."""
+        return SampleRandom(self.seed, _sample_ids.get(), stream=_repeat_index.get())
 
     def _step_key(
         self,
@@ -391,6 +416,28 @@ class Attack(ABC):
         return (raw if clipped is None else clipped), success, finite
 
 
+def _taking_eot_samples(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` also taking the keyword ``eot_samples=1`` (shown in its signature), stored as
+    the attack's ``eot_samples`` after ``init`` ran."""
+    from ..models.eot import check_samples
+
+    signature = inspect.signature(init)
+    if "eot_samples" in signature.parameters:
+        return init
+    parameters = list(signature.parameters.values())
+    keywords = [p for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    added = inspect.Parameter("eot_samples", inspect.Parameter.KEYWORD_ONLY, default=1)
+    rest = parameters[len(keywords) :]
+
+    @functools.wraps(init)
+    def __init__(self: Attack, *args: Any, eot_samples: int = 1, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.eot_samples = check_samples(eot_samples, "eot_samples")
+
+    __init__.__signature__ = signature.replace(parameters=[*keywords, added, *rest])  # type: ignore[attr-defined]
+    return __init__
+
+
 @functools.cache
 def _perturb_keywords(cls: type[Attack]) -> frozenset[str] | None:
     perturb = getattr(cls, "perturb", None)
@@ -415,6 +462,7 @@ class _Call:
     criterion: Criterion
     chunk: int
     kwargs: dict[str, Any]
+    ids: np.ndarray  # the samples' global ids
 
     @property
     def n(self) -> int:
@@ -449,7 +497,8 @@ class _Call:
         for i in _progress.steps(len(chunks)):
             rows, criterion = chunks[i]
             kwargs = {k: _rows(v, rows) for k, v in self.kwargs.items()}
-            results.append(fn(Piece(self.model, _rows(self.x, rows), criterion, kwargs)))
+            with sample_ids(self.ids[rows]):
+                results.append(fn(Piece(self.model, _rows(self.x, rows), criterion, kwargs)))
         return results
 
 
@@ -482,6 +531,22 @@ def _float_bits(dtype: Any) -> int:
         return 0
     digits = name_of_dtype(dtype).rpartition("float")[2]
     return int(digits) if digits.isdigit() else 0
+
+
+@contextmanager
+def sample_ids(ids: np.ndarray | None) -> Iterator[None]:
+    """Attacks inside draw their random numbers for the samples with these global ids (one
+    per input row; None: the rows' positions)."""
+    token = _sample_ids.set(ids)
+    try:
+        yield
+    finally:
+        _sample_ids.reset(token)
+
+
+def current_ids() -> np.ndarray | None:
+    """The global ids of the samples being attacked (None: their positions)."""
+    return _sample_ids.get()
 
 
 @contextmanager
@@ -518,6 +583,7 @@ class FixedEpsilonAttack(Attack):
         epsilon: float | None = None,
         batch_size: int | None = None,
         progress: bool | None = None,
+        indices: Any = None,
         **kwargs: Any,
     ) -> Any:
         """Foolbox's ``run``: the attack's raw output for one ``epsilon`` (required, a number),
@@ -525,11 +591,14 @@ class FixedEpsilonAttack(Attack):
         attack itself for those). Arguments and checks as :meth:`__call__`."""
         self._check_kwargs(kwargs, "run")
         budget = _one_budget(epsilon, False, self._name(), "epsilon")
-        return self._run(model, inputs, criterion, budget, batch_size, progress, kwargs)
+        return self._run(
+            model, inputs, criterion, budget, (batch_size, indices), progress, kwargs
+        )
 
     def _perturb(self, piece: Piece, budget: float | None) -> ep.Tensor:
         # parse_epsilons refuses None for fixed-epsilon attacks.
         model, inputs, criterion, kwargs = piece
+        model = self._attacked_model(model)
         return self.perturb(model, inputs, criterion, cast(float, budget), **kwargs)
 
     def _attack_all(self, piece: Piece, epsilons: list[float | None]) -> Outcome:
@@ -567,6 +636,7 @@ class MinimizationAttack(Attack):
         early_stop: float | None = None,
         batch_size: int | None = None,
         progress: bool | None = None,
+        indices: Any = None,
         **kwargs: Any,
     ) -> Any:
         """Foolbox's ``run``: the attack's raw output, the smallest adversarials it found (a
@@ -575,10 +645,13 @@ class MinimizationAttack(Attack):
         itself for those). Arguments and checks as :meth:`__call__`."""
         self._check_kwargs(kwargs, "run")
         budget = _one_budget(early_stop, True, self._name(), "early_stop")
-        return self._run(model, inputs, criterion, budget, batch_size, progress, kwargs)
+        return self._run(
+            model, inputs, criterion, budget, (batch_size, indices), progress, kwargs
+        )
 
     def _perturb(self, piece: Piece, budget: float | None) -> ep.Tensor:
         model, inputs, criterion, kwargs = piece
+        model = self._attacked_model(model)
         return self.perturb(model, inputs, criterion, early_stop=budget, **kwargs)
 
     def _attack_all(self, piece: Piece, epsilons: list[float | None]) -> Outcome:
@@ -839,7 +912,7 @@ def warn_large_epsilons(
     nothing, and usually is in 0-255 pixel units while the bounds are (0, 1)."""
     lower, upper = bounds
     size = math.prod(shape[1:])
-    largest = (upper - lower) * (1.0 if math.isinf(norm.p) else size ** (1.0 / norm.p))
+    largest = norm.largest(upper - lower, size)
     too_large = [eps for eps in epsilons if eps is not None and eps > largest]
     if too_large:
         warn_user(

@@ -21,7 +21,7 @@ import eagerpy as ep
 import numpy as np
 
 from .. import _progress as progress
-from .._tensors import atleast_kd, dtype_name, scalar_like
+from .._tensors import atleast_kd, dtype_name, flat_batch, scalar_like
 from ..models.base import Model, StepFn
 from ..norms import l2
 from ._decision import DecisionAttack, Start, binary_search, check_tensorboard, is_adversarial
@@ -226,7 +226,8 @@ def _make_propose(model: Model) -> StepFn:
         # spherical_step, then back onto the sphere of the current distance
         orthogonal = (
             noise
-            - atleast_kd((noise * unit).sum(axis=tuple(range(1, noise.ndim))), noise.ndim) * unit
+            # summed over the flattened sample: one reduction order whatever the batch size
+            - atleast_kd(flat_batch(noise * unit).sum(axis=-1), noise.ndim) * unit
         )
         orthogonal = orthogonal / (atleast_kd(l2(orthogonal), origin.ndim) + 1e-12)
         step = atleast_kd(steps.spherical, origin.ndim)

@@ -5,13 +5,14 @@ steepest direction, then projects back into the epsilon ball and the bounds. The
 function compiled by the model wrapper; random starts are drawn from the seed outside it.
 
 The family's classes differ in their defaults only: each declares its constructor with
-:func:`~advlib.attacks._signatures.keyword_constructor`, and :meth:`GradientDescentAttack.
+:func:`family_constructor` (FGM: ``keyword_constructor``), and :meth:`GradientDescentAttack.
 _configure` checks and stores the arguments of all of them.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import eagerpy as ep
 
@@ -19,6 +20,8 @@ from .. import _progress as progress
 from .._tensors import crossentropy_sum, dtype_name
 from ..criteria import Criterion
 from ..models.base import Model, StepFn
+from ._minimization import check_seed
+from ._optim import AdamState, adam_init, adam_step
 from ._signatures import REQUIRED, keyword_constructor
 from .base import FixedEpsilonAttack
 
@@ -55,6 +58,9 @@ class GradientDescentAttack(FixedEpsilonAttack):
     """
 
     returns_projected = True
+    #: Whether every step moves at most the step size in the norm (a normalized direction),
+    #: so that one step of at most epsilon from the inputs cannot leave the ball.
+    unit_steps: ClassVar[bool] = True
 
     __init__ = keyword_constructor(
         rel_stepsize=REQUIRED, abs_stepsize=None, steps=REQUIRED, random_start=REQUIRED, seed=None
@@ -78,9 +84,7 @@ class GradientDescentAttack(FixedEpsilonAttack):
             raise ValueError(f"steps: expected an int >= 1, got {steps!r}")
         self.steps = steps
         self.random_start = bool(random_start)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"seed: expected an int or None, got {seed!r}")
-        self.seed = seed
+        self.seed = check_seed(seed)
 
     def perturb(
         self, model: Model, inputs: ep.Tensor, criterion: Criterion, epsilon: float
@@ -88,12 +92,23 @@ class GradientDescentAttack(FixedEpsilonAttack):
         classes, targeted = criterion.gradient_target()
         if epsilon == 0:
             return inputs
-        stepsize = (
-            self.abs_stepsize if self.abs_stepsize is not None else self.rel_stepsize * epsilon
-        )
+        return self._ascend(model, inputs, classes, targeted, epsilon)
+
+    def _stepsize(self, epsilon: float) -> float:
+        """The step size in input units for a budget ``epsilon``."""
+        return self.abs_stepsize if self.abs_stepsize is not None else self.rel_stepsize * epsilon
+
+    def _ascend(
+        self, model: Model, inputs: ep.Tensor, classes: ep.Tensor, targeted: bool, epsilon: float
+    ) -> ep.Tensor:
+        """The attack for a budget ``epsilon > 0``; ``classes`` are the labels, or the targets
+        where ``targeted``."""
+        stepsize = self._stepsize(epsilon)
         # One step of at most epsilon from the inputs cannot leave the ball (the norm's
         # normalized directions have norm <= 1): FGSM and FGM then only clip to the bounds.
-        inside = self.steps == 1 and not self.random_start and stepsize <= epsilon
+        inside = (
+            self.unit_steps and self.steps == 1 and not self.random_start and stepsize <= epsilon
+        )
         step = model.compiled(
             self._step_key("step", targeted, inside),
             lambda: self._make_step(model, targeted, inside),
@@ -152,8 +167,7 @@ class GradientDescentAttack(FixedEpsilonAttack):
                 return (-entropy if targeted else entropy), logits
 
             _, _, grad = model.value_and_grad(loss, iterate.x)
-            direction, state = self._direction(grad, iterate.state)
-            x = norm.ascend(iterate.x, direction, constants.stepsize)
+            x, state = self._move(iterate.x, grad, iterate.state, constants.stepsize)
             if inside:
                 return Iterate(x.clip(*bounds), state)
             origin, eps, region = constants.origin, constants.eps, constants.region
@@ -164,10 +178,91 @@ class GradientDescentAttack(FixedEpsilonAttack):
     def _initial_state(self, inputs: ep.Tensor) -> State:
         return ()
 
+    def _move(
+        self, x: ep.Tensor, grad: ep.Tensor, state: State, stepsize: ep.Tensor
+    ) -> tuple[ep.Tensor, State]:
+        """One step up the loss from ``x`` along its gradient ``grad``, before projecting:
+        the norm's steepest step of size ``stepsize`` along :meth:`_direction`."""
+        direction, state = self._direction(grad, state)
+        return self.norm.ascend(x, direction, stepsize), state
+
     def _direction(self, grad: ep.Tensor, state: State) -> tuple[ep.Tensor, State]:
         """The ascent direction for this step, before the norm normalizes it; momentum
         variants keep state here."""
         return grad, state
+
+
+def family_constructor(
+    rel_stepsize: float, steps: int, random_start: bool, **extra: Any
+) -> Callable[..., None]:
+    """The keyword-only constructor of a class of the family with these defaults: the
+    arguments of :class:`GradientDescentAttack` (``abs_stepsize`` and ``seed`` default None)
+    and, before ``seed``, the class's ``extra`` ones."""
+    return keyword_constructor(
+        rel_stepsize=rel_stepsize,
+        abs_stepsize=None,
+        steps=steps,
+        random_start=random_start,
+        **extra,
+        seed=None,
+    )
+
+
+#: The Adam arguments of the Adam variants, with Foolbox's defaults.
+ADAM_DEFAULTS: dict[str, float] = {"adam_beta1": 0.9, "adam_beta2": 0.999, "adam_epsilon": 1e-8}
+
+
+class AdamGradientDescentAttack(GradientDescentAttack):
+    """Foolbox's Adam variants of the family: the norm's normalized gradient (its sign for
+    Linf) goes through bias-corrected Adam, and the step is Adam's update times the step
+    size, unnormalized (it may exceed the step size in the norm), then projected.
+
+    Args: those of :class:`GradientDescentAttack`, and
+        adam_beta1: decay of the first moment estimate, in [0, 1) (default 0.9).
+        adam_beta2: decay of the second moment estimate, in [0, 1) (default 0.999).
+        adam_epsilon: added to the root of the second moment, > 0 (default 1e-8).
+    """
+
+    #: False where Foolbox takes the Adam arguments but never uses Adam (its L1 and L2 BIM).
+    uses_adam: ClassVar[bool] = True
+    unit_steps = False  # Adam's steps are not normalized (set per subclass below)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.unit_steps = not cls.uses_adam
+
+    def _configure(  # type: ignore[override]
+        self, *, adam_beta1: float, adam_beta2: float, adam_epsilon: float, **arguments: Any
+    ) -> None:
+        super()._configure(**arguments)
+        self.adam_beta1 = _decay(adam_beta1, "adam_beta1")
+        self.adam_beta2 = _decay(adam_beta2, "adam_beta2")
+        self.adam_epsilon = _positive(adam_epsilon, "adam_epsilon")
+
+    def _initial_state(self, inputs: ep.Tensor) -> State:
+        return adam_init(inputs) if self.uses_adam else ()
+
+    def _move(
+        self, x: ep.Tensor, grad: ep.Tensor, state: State, stepsize: ep.Tensor
+    ) -> tuple[ep.Tensor, State]:
+        if not self.uses_adam:
+            return super()._move(x, grad, state, stepsize)
+        # Adam is odd in the gradient: adding its update for the gradient ascends.
+        update, adam = adam_step(
+            self.norm.normalize(grad),
+            AdamState(*state),
+            stepsize,
+            self.adam_beta1,
+            self.adam_beta2,
+            self.adam_epsilon,
+        )
+        return x + update, adam
+
+
+def _decay(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
+    return float(value)
 
 
 def _positive(value: Any, name: str) -> float:

@@ -26,6 +26,7 @@ import eagerpy as ep
 import numpy as np
 
 from .. import _progress as progress
+from .._random import SampleRandom
 from .._tensors import atleast_kd, dtype_name
 from ..criteria import Criterion
 from ..models.base import Model
@@ -210,7 +211,7 @@ class HopSkipJumpAttack(NormFamily, DecisionAttack):
         x: ep.Tensor,
         probe: ep.Tensor,
         evals: int,
-        rng: np.random.Generator,
+        rng: SampleRandom,
     ) -> ep.Tensor:
         """An estimate of the boundary normal at ``x`` (pointing into the adversarial region,
         of any length) from ``evals`` decisions per sample at distance ``probe`` around ``x``."""
@@ -228,8 +229,10 @@ class HopSkipJumpAttack(NormFamily, DecisionAttack):
         judges: dict[int, Criterion | None] = {}
         done = 0
         k = per_pass
+        stream = rng.fork()  # a sample's noise is the same however the passes split it
+        size = int(np.prod(shape))
         while done < evals:
-            noise = self._noise(rng, (k, n, *shape))
+            noise = np.moveaxis(self._noise(stream, (n, k, *shape), done * size), 0, 1)
             noise /= (
                 np.sqrt((noise.reshape(k, n, -1) ** 2).sum(-1)).reshape((k, n) + (1,) * len(shape))
                 + 1e-12
@@ -253,18 +256,18 @@ class HopSkipJumpAttack(NormFamily, DecisionAttack):
                 used = (np.arange(k) < evals - done).astype(dtype_name(x))
                 value = value * ep.from_numpy(x, used)[:, None]
                 effective = effective * atleast_kd(ep.from_numpy(x, used), effective.ndim)
-            weighted = weighted + (atleast_kd(value, effective.ndim) * effective).sum(axis=0)
-            directions = directions + effective.sum(axis=0)
-            decisions = decisions + value.sum(axis=0)
+            weighted = _running_sum(weighted, atleast_kd(value, effective.ndim) * effective)
+            directions = _running_sum(directions, effective)
+            decisions = _running_sum(decisions, value)
             done += k
         mean = decisions / evals
         unanimous = atleast_kd(mean.abs() == 1, x.ndim)
         centred = weighted / evals - atleast_kd(mean, x.ndim) * directions / evals
         return ep.where(unanimous, weighted / evals, centred)
 
-    def _noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    def _noise(self, rng: SampleRandom, shape: tuple[int, ...], at: int) -> np.ndarray:
         """Random probing directions (any scale: they are normalised)."""
-        return rng.standard_normal(size=shape)
+        return rng.standard_normal(size=shape, at=at)
 
 
 def _power_of_two_below(value: int) -> int:
@@ -283,8 +286,14 @@ class LinfHopSkipJumpAttack(HopSkipJumpAttack):
     def _probe_scale(self, features: int) -> float:
         return float(features)
 
-    def _noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return rng.uniform(-1.0, 1.0, size=shape)
+    def _noise(self, rng: SampleRandom, shape: tuple[int, ...], at: int) -> np.ndarray:
+        return rng.uniform(-1.0, 1.0, size=shape, at=at)
+
+
+def _running_sum(total: ep.Tensor, terms: ep.Tensor) -> ep.Tensor:
+    """``total`` plus the terms along axis 0, added one after the other: the rounding is then
+    the same however the terms are split into passes (and so whatever the batch size)."""
+    return ep.concatenate([total[None], terms], axis=0).cumsum(axis=0)[-1]
 
 
 L2HopSkipJumpAttack = HopSkipJumpAttack

@@ -20,8 +20,7 @@ import eagerpy as ep
 
 from .._tensors import atleast_kd, flat_batch
 from ..norms import l1, l2, linf
-from ._signatures import keyword_constructor
-from .gradient_descent import GradientDescentAttack, State
+from .gradient_descent import GradientDescentAttack, State, family_constructor
 
 
 class _MomentumIterative(GradientDescentAttack):
@@ -58,14 +57,8 @@ class _MomentumIterativeFastGradientMethod(_MomentumIterative):
         seed: seed of the random start; None draws fresh randomness on every call.
     """
 
-    __init__ = keyword_constructor(
-        momentum=1.0,
-        rel_stepsize=0.2,
-        abs_stepsize=None,
-        steps=10,
-        random_start=False,
-        decay=None,
-        seed=None,
+    __init__ = family_constructor(
+        rel_stepsize=0.2, steps=10, random_start=False, momentum=1.0, decay=None
     )
 
     def _configure(self, **arguments: Any) -> None:
@@ -118,9 +111,7 @@ class LinfMomentumIterativeAttack(_MomentumIterative):
 
     norm = linf
 
-    __init__ = keyword_constructor(
-        rel_stepsize=0.1, abs_stepsize=None, steps=10, decay=1.0, random_start=False, seed=None
-    )
+    __init__ = family_constructor(rel_stepsize=0.1, steps=10, random_start=False, decay=1.0)
 
     def _configure(self, **arguments: Any) -> None:
         decay = arguments.pop("decay")

@@ -1,10 +1,15 @@
-"""Projected gradient descent (Madry et al., 2018): BIM from a random point of the ball."""
+"""Projected gradient descent (Madry et al., 2018): BIM from a random point of the ball; and
+Foolbox's Adam variants (``L1AdamPGD``, ``L2AdamPGD``, ``LinfAdamPGD``/``AdamPGD``)."""
 
 from __future__ import annotations
 
 from ..norms import l1, l2, linf
-from ._signatures import keyword_constructor
-from .gradient_descent import GradientDescentAttack
+from .gradient_descent import (
+    ADAM_DEFAULTS,
+    AdamGradientDescentAttack,
+    GradientDescentAttack,
+    family_constructor,
+)
 
 
 class _ProjectedGradientDescentAttack(GradientDescentAttack):
@@ -18,9 +23,7 @@ class _ProjectedGradientDescentAttack(GradientDescentAttack):
         seed: seed of the random start; None draws fresh randomness on every call.
     """
 
-    __init__ = keyword_constructor(
-        rel_stepsize=0.025, abs_stepsize=None, steps=50, random_start=True, seed=None
-    )
+    __init__ = family_constructor(rel_stepsize=0.025, steps=50, random_start=True)
 
 
 class L1ProjectedGradientDescentAttack(_ProjectedGradientDescentAttack):
@@ -41,12 +44,41 @@ class LinfProjectedGradientDescentAttack(_ProjectedGradientDescentAttack):
 
     norm = linf
 
-    __init__ = keyword_constructor(
-        rel_stepsize=0.01 / 0.3, abs_stepsize=None, steps=40, random_start=True, seed=None
-    )
+    __init__ = family_constructor(rel_stepsize=0.01 / 0.3, steps=40, random_start=True)
+
+
+class _AdamProjectedGradientDescentAttack(AdamGradientDescentAttack):
+    """PGD with Adam on the normalized gradient (Foolbox's Adam PGD): the arguments of
+    :class:`~advlib.attacks.gradient_descent.AdamGradientDescentAttack` with Foolbox's
+    defaults, the same for every norm (``rel_stepsize=0.025``, ``steps=50``,
+    ``random_start=True``)."""
+
+    __init__ = family_constructor(rel_stepsize=0.025, steps=50, random_start=True, **ADAM_DEFAULTS)
+
+
+class L1AdamProjectedGradientDescentAttack(_AdamProjectedGradientDescentAttack):
+    """Adam PGD in L1 (``L1AdamPGD``)."""
+
+    norm = l1
+
+
+class L2AdamProjectedGradientDescentAttack(_AdamProjectedGradientDescentAttack):
+    """Adam PGD in L2 (``L2AdamPGD``)."""
+
+    norm = l2
+
+
+class LinfAdamProjectedGradientDescentAttack(_AdamProjectedGradientDescentAttack):
+    """Adam PGD in Linf (``LinfAdamPGD``, ``AdamPGD``); Adam runs on the gradient's sign."""
+
+    norm = linf
 
 
 L1PGD = L1ProjectedGradientDescentAttack
 L2PGD = L2ProjectedGradientDescentAttack
 LinfPGD = LinfProjectedGradientDescentAttack
 PGD = LinfProjectedGradientDescentAttack
+L1AdamPGD = L1AdamProjectedGradientDescentAttack
+L2AdamPGD = L2AdamProjectedGradientDescentAttack
+LinfAdamPGD = LinfAdamProjectedGradientDescentAttack
+AdamPGD = LinfAdamProjectedGradientDescentAttack

@@ -2,5 +2,13 @@
 
 from .base import Criterion
 from .labels import Misclassification, TargetedMisclassification, TopKMisclassification
+from .targets import LeastLikelyTargetedMisclassification, RandomTargetedMisclassification
 
-__all__ = ["Criterion", "Misclassification", "TargetedMisclassification", "TopKMisclassification"]
+__all__ = [
+    "Criterion",
+    "LeastLikelyTargetedMisclassification",
+    "Misclassification",
+    "RandomTargetedMisclassification",
+    "TargetedMisclassification",
+    "TopKMisclassification",
+]

@@ -16,6 +16,8 @@ import numpy as np
 from ..models import registry
 
 Batch = tuple[np.ndarray, np.ndarray]
+#: A block: inputs, labels and the samples' ids.
+Block = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def to_numpy(value: Any, name: str) -> np.ndarray:
@@ -100,6 +102,53 @@ def iter_pieces(
         pieces = max(math.ceil(len(inputs) / step), 1)
         for start in range(0, len(inputs), step):
             yield inputs[start : start + step], labels[start : start + step], 1 / pieces
+
+
+def iter_blocks(
+    data: Any, batch_size: int | None, indices: Any = None
+) -> Iterator[tuple[Block, float]]:
+    """The pieces of :func:`iter_pieces` as blocks with their samples' ids: ``indices[k]``
+    for the data's ``k``-th sample, or ``k`` itself when ``indices`` is None."""
+    ids = None if indices is None else check_indices(indices)
+    if ids is not None and is_pair(data):
+        _check_ids_length(len(ids), len(data[0]))
+    position = 0
+    for x, y, share in iter_pieces(data, batch_size):
+        stop = position + len(y)
+        if ids is not None and stop > len(ids):
+            _check_ids_length(len(ids), stop, known=False)
+        block_ids = np.arange(position, stop, dtype=np.int64) if ids is None else ids[position:stop]
+        yield (x, y, block_ids), share
+        position = stop
+    if ids is not None and position != len(ids):
+        _check_ids_length(len(ids), position)
+
+
+def check_indices(indices: Any) -> np.ndarray:
+    """``indices`` as distinct int64 sample ids of shape (N,)."""
+    ids = to_numpy(indices, "indices")
+    if ids.ndim != 1 or ids.dtype.kind not in "iu":
+        raise ValueError(
+            "indices: expected a 1-D array of integer sample ids, one per sample of the data, "
+            f"got shape {ids.shape} and dtype {ids.dtype}"
+        )
+    values, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(
+            f"indices: sample ids must be distinct, got {values[counts > 1][:10].tolist()} "
+            "more than once"
+        )
+    return ids.astype(np.int64)
+
+
+def _check_ids_length(n_ids: int, n_samples: int, known: bool = True) -> None:
+    """A ValueError unless there are as many ids as samples (``known``: ``n_samples`` is all
+    the data's samples, else the number seen so far)."""
+    if n_ids != n_samples:
+        raise ValueError(
+            f"indices: expected one id per sample of the data, got {n_ids} ids for "
+            f"{'' if known else 'at least '}{n_samples} samples"
+        )
 
 
 def check_batch(inputs: Any, labels: Any, where: str) -> Batch:

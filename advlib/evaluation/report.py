@@ -147,6 +147,45 @@ class RobustnessReport:
         """Robust accuracy per epsilon against every attack of ``norm``."""
         return [self.accuracy(k) for k in self.worst_case[norm]]
 
+    # ------------------------------------------------------------------ combine
+    @classmethod
+    def merge(cls, parts: Any) -> RobustnessReport:
+        """The report of several parts of one evaluation on disjoint samples (shards).
+
+        Args:
+            parts: a list of :class:`~advlib.evaluation.results.ResultTable` (per-sample
+                results: the merged report equals the one-process report exactly, distances
+                ordered by sample id; a sample in two tables raises ValueError), or a list of
+                reports (counts, calls and seconds add up; distances concatenate in order).
+
+        Raises:
+            ValueError: for no parts, or parts of different evaluations (naming what differs).
+            TypeError: for parts that are neither, or a mix of both.
+        """
+        from .results import ResultTable, reduce_reports
+
+        parts = list(parts) if isinstance(parts, list | tuple) else parts
+        if not isinstance(parts, list) or not parts:
+            raise ValueError(
+                f"parts: expected a non-empty list of reports or tables, got {parts!r}"
+            )
+        if all(isinstance(p, ResultTable) for p in parts):
+            return ResultTable.concat(parts).to_report()
+        if all(isinstance(p, RobustnessReport) for p in parts):
+            return reduce_reports(parts)
+        kinds = sorted({type(p).__name__ for p in parts})
+        raise TypeError(
+            f"parts: expected all RobustnessReport or all ResultTable, got {', '.join(kinds)}"
+        )
+
+    @classmethod
+    def from_results(cls, path: str | Path) -> RobustnessReport:
+        """The report of the results directory ``path`` that ``advlib.evaluate(...,
+        results=path)`` wrote (all its finished blocks; needs pyarrow)."""
+        from .store import read_results
+
+        return read_results(path).to_report()
+
     # ------------------------------------------------------------------ text
     def __str__(self) -> str:
         return format_report(self)

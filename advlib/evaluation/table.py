@@ -14,7 +14,7 @@ from .plot import png_bytes
 if TYPE_CHECKING:
     from .report import AttackSummary, RobustnessReport
 
-NORM_TITLES = {"linf": "Linf", "l2": "L2", "l1": "L1"}
+NORM_TITLES = {"linf": "Linf", "l2": "L2", "l1": "L1", "l0": "L0", "l0pixels": "L0 (pixels)"}
 
 _COST_HEADER = ("attack", "seconds", "forward calls", "gradient calls", "attacked")
 

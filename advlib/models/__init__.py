@@ -8,6 +8,7 @@ import typing as _typing
 
 from . import registry
 from .base import Bounds, FrameworkModel, Model, Preprocessing, Restore, TransformBoundsWrapper
+from .eot import ExpectationOverTransformationWrapper
 from .registry import wrap
 
 if _typing.TYPE_CHECKING:
@@ -18,6 +19,7 @@ if _typing.TYPE_CHECKING:
 
 __all__ = [
     "Bounds",
+    "ExpectationOverTransformationWrapper",
     "FrameworkModel",
     "Model",
     "Preprocessing",
