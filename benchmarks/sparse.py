@@ -17,6 +17,7 @@ starts), whose success is read at the same k.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 import warnings
@@ -74,8 +75,9 @@ def brendel_bethge(n: int, frameworks: list[str]) -> list[dict[str, Any]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             getattr(fb.attacks, name)(steps=2).run(fmodel, tx[:2], ty[:2], starting_points=tp[:2])
+            theirs_attack = getattr(fb.attacks, name)()
             seconds, theirs = timed(
-                lambda: getattr(fb.attacks, name)().run(fmodel, tx, ty, starting_points=tp)
+                functools.partial(theirs_attack.run, fmodel, tx, ty, starting_points=tp)
             )
         theirs = theirs.numpy()
         reference = sizes(name, x, theirs)
@@ -83,7 +85,9 @@ def brendel_bethge(n: int, frameworks: list[str]) -> list[dict[str, Any]]:
         for framework in frameworks:
             model = advlib.zoo.digits_cnn(framework)
             attack = getattr(advlib.attacks, name)(lr=1e-3 * len(x))
-            seconds, ours = timed(lambda: attack.run(model, x, y, starting_points=points))
+            seconds, ours = timed(
+                functools.partial(attack.run, model, x, y, starting_points=points)
+            )
             ours = np.asarray(ours)
             row = _row(name, f"advlib ({framework})", seconds, predict(ours) != y,
                        sizes(name, x, ours))  # fmt: skip
@@ -116,7 +120,7 @@ def sparse_rs(n: int, ks: tuple[int, ...], queries: int) -> list[dict[str, Any]]
     for k in ks:
         attack = advlib.attacks.SparseRSAttack(n_queries=queries, seed=0)
         before = counting.calls.copy()
-        seconds, result = timed(lambda: attack(counting, x, y, epsilons=float(k)))
+        seconds, result = timed(functools.partial(attack, counting, x, y, epsilons=float(k)))
         calls = counting.calls.minus(before)
         rows.append({
             "attack": "SparseRSAttack", "k": k, "seconds": seconds,
