@@ -391,7 +391,7 @@ def _progress_cases() -> list[tuple[str, Any, Any]]:
         ("APGDT", lambda: attacks.APGDT(steps=4, n_target_classes=2, seed=0), 0.02),
         ("AutoAttack", lambda: attacks.AutoAttack(**auto), 0.02),
         ("FAB", lambda: attacks.FAB(steps=4, n_target_classes=2, seed=0), None),
-        ("Square", lambda: attacks.SquareAttack(n_queries=6, seed=0), 0.02),
+        ("Square", lambda: attacks.SquareAttack(n_queries=120, seed=0), 0.02),  # 3 blocks
         ("CW", lambda: attacks.L2CarliniWagnerAttack(2, 4), None),
         ("EAD", lambda: attacks.EADAttack(2, 4), None),
         ("DDN", lambda: attacks.DDNAttack(steps=4), None),
