@@ -168,33 +168,19 @@ class _LargeEps(L1AutoPGD):
         mode: Mode,
         rng: SampleRandom,
     ) -> tuple[ep.Tensor, ep.Tensor]:
-        (factor, steps), *later = large_eps_stages(self.steps)
-        arguments = (model, criterion, constants, epsilon, mode, rng)
-        x, success = self._stage(None, factor, steps, *arguments)
-        for factor, steps in later:
-            x, success = self._stage(x, factor, steps, *arguments)
+        """Runs of ``steps`` steps at ``factor`` times epsilon for each stage of
+        :func:`large_eps_stages`, each from the previous result (the first from a random
+        start); the last stage, at epsilon, decides success."""
+        start: ep.Tensor | None = None
+        for factor, steps in large_eps_stages(self.steps):
+            stage = copy.copy(self)  # this attack's own settings stay as they are
+            stage.steps, stage._start = steps, start
+            scaled = constants._replace(eps=constants.eps * factor)
+            x, success = super(_LargeEps, stage)._single_run(
+                model, criterion, scaled, epsilon * factor, mode, rng
+            )
+            start = x
         return x, success
-
-    def _stage(
-        self,
-        start: ep.Tensor | None,
-        factor: float,
-        steps: int,
-        model: Model,
-        criterion: Criterion,
-        constants: _Constants,
-        epsilon: float,
-        mode: Mode,
-        rng: SampleRandom,
-    ) -> tuple[ep.Tensor, ep.Tensor]:
-        """One APGD run of ``steps`` steps at ``factor`` times epsilon from ``start`` (None: a
-        random start)."""
-        stage = copy.copy(self)  # this attack's own settings stay as they are
-        stage.steps, stage._start = steps, start
-        eps = constants.eps * factor
-        return super(_LargeEps, stage)._single_run(
-            model, criterion, constants._replace(eps=eps), epsilon * factor, mode, rng
-        )
 
     def _random_start(
         self, model: Model, origin: ep.Tensor, eps: ep.Tensor, rng: SampleRandom
