@@ -4,9 +4,10 @@ The zoo's digits CNN on ``--samples`` test digits. Every Brendel-Bethge run star
 starting points (per sample the first of 200 seeded uniform-noise images that the network
 misclassifies) with Foolbox's defaults (1000 steps) and Foolbox 3's trust region for the batch
 (advlib's ``lr`` is per sample: ``lr = 1e-3 * N`` is Foolbox 3's radius for a batch of N).
-advlib runs on every framework given by ``--frameworks``; Foolbox on PyTorch (its Brendel-Bethge
-solvers run in numba on the host whatever the framework). Foolbox's first call compiles its
-numba solvers: a warm-up call on two samples comes first and is not timed.
+Both libraries run on every framework given by ``--frameworks``, each on its own wrapper of the
+same network (Foolbox's Brendel-Bethge solvers run in numba on the host whatever the
+framework). Foolbox's first call compiles its numba solvers: a warm-up call on two samples
+comes first and is not timed. Sizes are compared with Foolbox's on the first framework.
 
 Sparse-RS (black-box, L0 in pixels) has no Foolbox counterpart: the table gives its success
 within k pixels and the median number of queries to success (queries are forward passes per
@@ -70,20 +71,27 @@ def brendel_bethge(n: int, frameworks: list[str]) -> list[dict[str, Any]]:
     x, y, points = x[found], y[found], points[found]
     rows = []
     for name in BB:
-        fmodel = fb.PyTorchModel(net, bounds=(0, 1))
-        tx, ty, tp = (torch.from_numpy(a) for a in (x, y, points))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            getattr(fb.attacks, name)(steps=2).run(fmodel, tx[:2], ty[:2], starting_points=tp[:2])
-            theirs_attack = getattr(fb.attacks, name)()
-            seconds, theirs = timed(
-                functools.partial(theirs_attack.run, fmodel, tx, ty, starting_points=tp)
-            )
-        theirs = theirs.numpy()
-        reference = sizes(name, x, theirs)
-        rows.append(_row(name, "foolbox (torch)", seconds, predict(theirs) != y, reference))
+        reference = None
         for framework in frameworks:
+            native = advlib.zoo.digits_cnn_network(framework)
+            fmodel = _foolbox_model(fb, framework, native)
+            tx, ty, tp = (_native(framework, a) for a in (x, y, points))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                getattr(fb.attacks, name)(steps=2).run(
+                    fmodel, tx[:2], ty[:2], starting_points=tp[:2]
+                )
+                theirs_attack = getattr(fb.attacks, name)()
+                seconds, theirs = timed(
+                    functools.partial(theirs_attack.run, fmodel, tx, ty, starting_points=tp)
+                )
+            theirs = np.asarray(theirs)
             model = advlib.zoo.digits_cnn(framework)
+            their_sizes = sizes(name, x, theirs)
+            if reference is None:
+                reference = their_sizes
+            fooled = np.asarray(model(theirs)).argmax(-1) != y
+            rows.append(_row(name, f"foolbox ({framework})", seconds, fooled, their_sizes))
             attack = getattr(advlib.attacks, name)(lr=1e-3 * len(x))
             seconds, ours = timed(
                 functools.partial(attack.run, model, x, y, starting_points=points)
@@ -97,6 +105,27 @@ def brendel_bethge(n: int, frameworks: list[str]) -> list[dict[str, Any]]:
             row["median vs foolbox"] = row["median"] / float(np.median(reference))
             rows.append(row)
     return rows
+
+
+def _foolbox_model(fb: Any, framework: str, native: Any) -> Any:
+    """Foolbox's wrapper of the zoo's native network for ``framework``."""
+    wrappers = {"torch": fb.PyTorchModel, "tensorflow": fb.TensorFlowModel, "jax": fb.JAXModel}
+    return wrappers[framework](native, bounds=(0, 1))
+
+
+def _native(framework: str, array: np.ndarray) -> Any:
+    """``array`` as a tensor of ``framework`` (on its default device)."""
+    if framework == "torch":
+        import torch
+
+        return torch.from_numpy(array)
+    if framework == "tensorflow":
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(array)
+    import jax.numpy as jnp
+
+    return jnp.asarray(array)
 
 
 def _row(name: str, impl: str, seconds: float, success: np.ndarray, size: np.ndarray) -> dict:

@@ -185,6 +185,53 @@ def _generic(optimize, x0, x, b, c, r, p):  # type: ignore[no-untyped-def]
     return min(values, default=np.inf)
 
 
+def test_l1_search_finds_the_bisection_optimum_on_large_rows() -> None:
+    """On 64-dimensional rows with many coordinates at the bounds (as on images), the L1
+    step's search for the dual's ``t`` lands on the point that a 60-round bisection on
+    ``log t`` finds: the same L1 distance, within the trust region."""
+    x0, x, b, c, r = _subproblems(seed=5, n=60, d=64)
+    rng = np.random.default_rng(6)
+    x0 = np.where(rng.uniform(size=x0.shape) < 0.5, np.round(x0), x0)
+    x = np.where(rng.uniform(size=x.shape) < 0.3, x0, x)
+    problem = solvers.Subproblem(x0, x, b, 0.0, 1.0, c, r * 0.2)
+    delta = solvers.l1_step(problem)
+    dx = x0 - x
+    knapsack = solvers._greedy(problem, by_gain=False)
+    rows = np.flatnonzero((knapsack**2).sum(axis=1) > problem.r**2)
+    assert len(rows) > 20
+    log_fit, log_out = np.full(len(rows), np.log(0.5) - 12), np.full(len(rows), np.log(0.5) + 12)
+    args = (dx[rows], b[rows], -x[rows], 1 - x[rows], c[rows])
+    for _ in range(60):
+        middle = (log_fit + log_out) / 2
+        step = solvers._l1_inner(*args, np.exp(middle))[0]
+        fits = (step**2).sum(axis=1) <= problem.r[rows] ** 2
+        log_fit, log_out = np.where(fits, middle, log_fit), np.where(fits, log_out, middle)
+    reference = solvers._l1_inner(*args, np.exp(log_fit))[0]
+    # Rows that no t fits cannot reach the boundary within the region (solve() takes
+    # boundary_step there).
+    solvable = (reference**2).sum(axis=1) <= problem.r[rows] ** 2
+    assert solvable.sum() > 20
+    rows, reference = rows[solvable], reference[solvable]
+    assert (np.linalg.norm(delta[rows], axis=1) <= problem.r[rows] * (1 + 1e-9)).all()
+    np.testing.assert_allclose((b[rows] * delta[rows]).sum(axis=1), c[rows], atol=1e-9)
+    ours = np.abs(delta[rows] - dx[rows]).sum(axis=1)
+    theirs = np.abs(reference - dx[rows]).sum(axis=1)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-7)
+
+
+def test_the_region_check_agrees_with_the_exact_minimal_norm() -> None:
+    """The cheap bounds of the solver's reachability check decide as the exact minimal norm
+    does, also where many coordinates sit at the bounds (which blocks the plain step)."""
+    x0, x, b, c, r = _subproblems(seed=3, n=400, d=6)
+    x = np.where(np.random.default_rng(4).uniform(size=x.shape) < 0.4, np.round(x), x)
+    problem = solvers.Subproblem(x0, x, b, 0.0, 1.0, c * 0.3, r * 0.3)
+    reachable = np.abs(solvers.reach(problem)[0]) >= np.abs(problem.c)
+    rows = np.flatnonzero(reachable)
+    exact = solvers.min_norm_to_boundary(problem.take(rows)) <= problem.r[rows]
+    assert 50 < exact.sum() < len(rows) - 50
+    np.testing.assert_array_equal(solvers._within_region(problem.take(rows)), exact)
+
+
 def test_ramp_root_is_exact() -> None:
     rng = np.random.default_rng(0)
     weight = rng.uniform(0, 1, (50, 9))

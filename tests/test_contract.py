@@ -113,6 +113,11 @@ BB_KNOWN = {
     **{f"compiled/{kind}": _BB_REASON for kind in ("jax", "equinox", "flax-nnx")},
     "frameworks": _BB_REASON,
 }
+# In L0 the same rounding differences often change no count of changed inputs: whether the
+# compiled and eager runs differ depends on the machine's float rounding, so not strict.
+_BB_L0_REASON = _BB_REASON.replace("(sizes", "(L0 counts may agree; sizes")
+BB_L0_KNOWN = {key: _BB_L0_REASON for key in BB_KNOWN}
+NOT_STRICT = {_BB_L0_REASON}
 NOISE = [cls for name, cls in vars(attacks).items() if name.endswith("NoiseAttack")
          and "Additive" in name]  # fmt: skip
 ENTRIES = [
@@ -173,7 +178,8 @@ ENTRIES = [
         "(not yet traced to its source)" for kind in ("jax", "equinox", "flax-nnx")}),
     Entry(attacks.SparseL1DescentAttack, dict(steps=3)),
     Entry(attacks.BoundaryAttack, dict(steps=20), random=True),
-    *(Entry(cls, dict(steps=10, binary_search_steps=5), random=True, known=BB_KNOWN,
+    *(Entry(cls, dict(steps=10, binary_search_steps=5), random=True,
+            known=BB_L0_KNOWN if cls.norm.name == "l0" else BB_KNOWN,
             eps=(0.0, 3.0, 12.0) if cls.norm.name == "l0" else None)
       for cls in (attacks.L2BrendelBethgeAttack, attacks.LinfinityBrendelBethgeAttack,
                   attacks.L1BrendelBethgeAttack, attacks.L0BrendelBethgeAttack)),
@@ -319,7 +325,7 @@ def entry(request: pytest.FixtureRequest) -> Entry:
 def _known(request: pytest.FixtureRequest, entry: Entry, *keys: str) -> None:
     reason = next((entry.known[k] for k in keys if k in entry.known), None)
     if reason:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+        request.applymarker(pytest.mark.xfail(strict=reason not in NOT_STRICT, reason=reason))
 
 
 # ---------------------------------------------------------------------- checks

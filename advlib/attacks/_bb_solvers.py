@@ -12,7 +12,8 @@ region the step goes as far towards it as the region allows (:func:`boundary_ste
 Foolbox solves each sample in a numba loop (BFGS-B or Nelder-Mead on the dual). Here every
 one-dimensional search of the dual is exact: the constraint functions are sums of clipped
 ramps, ``sum_i w_i * phi(clip(t, start_i, stop_i))``, whose roots one sort per row finds
-(:func:`ramp_root`). No loop runs over samples.
+(:func:`ramp_root`); the L1 dual's second multiplier comes from a safeguarded Newton search
+that is exact once the active pieces settle (:func:`l1_step`). No loop runs over samples.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 _LINF_ITERATIONS = 21  # bisection steps on the Linf radius (Foolbox: at most 21, tol 1e-6)
-_L1_ITERATIONS = 24  # bisection steps on log(mu) of the L1 dual
+_L1_ROUNDS = 40  # at most this many rounds of the search for the L1 dual's t (bisection: 24)
 _L2_ITERATIONS = 20  # active-set rounds of the L2 solver (as Foolbox)
 
 
@@ -65,25 +66,26 @@ def ramp_root(
     the target is crossed. A target beyond the range gives the first or last kink.
     """
     phi = np.square if square else np.positive
+    n, last = len(target), 2 * weight.shape[1] - 1
     points = np.concatenate([start, stop], axis=1)
-    order = np.argsort(points, axis=1)
-    points = np.take_along_axis(points, order, axis=1)
+    # Fancy indexing with the row numbers: np.take_along_axis costs twice as much on the
+    # small arrays of a step (this runs a few dozen times per step).
+    by_row = np.arange(n)[:, None], np.argsort(points, axis=1)
+    points = points[by_row]
     # Sweeping t upwards, a ramp starts rising at its start and is saturated after its stop.
-    slope = np.take_along_axis(np.concatenate([weight, -weight], axis=1), order, axis=1)
-    fixed_change = np.concatenate([-weight * phi(start), weight * phi(stop)], axis=1)
-    fixed_change = np.take_along_axis(fixed_change, order, axis=1)
-    slope = np.cumsum(slope, axis=1)
-    fixed = (weight * phi(start)).sum(axis=1, keepdims=True) + np.cumsum(fixed_change, axis=1)
-    values = fixed + slope * phi(points)
-    k = (values < target[:, None]).sum(axis=1)
-    rows = np.arange(len(target))
-    last = points.shape[1] - 1
+    slope = np.concatenate([weight, -weight], axis=1)[by_row].cumsum(axis=1)
+    low_part, high_part = weight * phi(start), weight * phi(stop)
+    fixed = np.concatenate([-low_part, high_part], axis=1)[by_row].cumsum(axis=1)
+    fixed += low_part.sum(axis=1, keepdims=True)
+    k = (fixed + slope * phi(points) < target[:, None]).sum(axis=1)
+    rows = by_row[0][:, 0]
     before = np.maximum(k - 1, 0)
     rising = slope[rows, before]
     level = (target - fixed[rows, before]) / np.where(rising > 0, rising, 1.0)
     t = np.sqrt(np.maximum(level, 0.0)) if square else level
-    t = np.clip(t, points[rows, before], points[rows, np.minimum(k, last)])
-    return np.where(k == 0, points[:, 0], np.where(k > last, points[:, -1], t))
+    t = np.minimum(np.maximum(t, points[rows, before]), points[rows, np.minimum(k, last)])
+    root: np.ndarray = np.where(k == 0, points[:, 0], np.where(k > last, points[:, -1], t))
+    return root
 
 
 def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -130,6 +132,26 @@ def min_norm_to_boundary(problem: Subproblem) -> np.ndarray:
     return norms
 
 
+def _within_region(problem: Subproblem) -> np.ndarray:
+    """Per row, whether :func:`min_norm_to_boundary` is at most ``r``; bounds on it decide
+    most rows without its sort. Below: ``|c| / ||b||``. Above: the norm of the step along
+    ``b`` over the coordinates not already at the bound it moves them to, where that step
+    stays within the bounds (it is then feasible)."""
+    _, x, b, low, high, c, r = problem
+    towards = np.sign(c)[:, None] * b
+    movable = np.where(towards > 0, x < high, x > low)
+    free_b = b * movable
+    free_squares = (free_b * free_b).sum(axis=1)
+    step = _safe_ratio(c, free_squares)[:, None] * free_b
+    feasible = ((x + step >= low) & (x + step <= high)).all(axis=1) & (free_squares > 0)
+    near: np.ndarray = feasible & (c**2 <= r**2 * free_squares)
+    far = c**2 > r**2 * (b * b).sum(axis=1)
+    rest = np.flatnonzero(~near & ~far)
+    if len(rest):
+        near[rest] = min_norm_to_boundary(problem.take(rest)) <= r[rest]
+    return near
+
+
 def boundary_step(problem: Subproblem) -> np.ndarray:
     """The step of L2 norm ``r`` (or the bounds' corner, if nearer) that goes furthest towards
     the boundary: ``argmax sign(c) b . delta`` s.t. ``||delta|| <= r`` and the bounds."""
@@ -144,9 +166,9 @@ def solve(distance_step: Step, problem: Subproblem) -> np.ndarray:
     c, r = problem.c, problem.r
     reachable = np.abs(cmax) >= np.abs(c)
     doubtful = np.flatnonzero(reachable & (corner_norm >= r))
-    minimal = np.zeros_like(c)
-    minimal[doubtful] = min_norm_to_boundary(problem.take(doubtful))
-    inside = reachable & ((corner_norm < r) | (minimal <= r))
+    near = np.ones_like(reachable)
+    near[doubtful] = _within_region(problem.take(doubtful))
+    inside = reachable & ((corner_norm < r) | near)
     delta = np.empty_like(problem.x)
     for chosen, step in ((inside, distance_step), (~inside, boundary_step)):
         rows = np.flatnonzero(chosen)
@@ -170,19 +192,20 @@ def l2_step(problem: Subproblem) -> np.ndarray:
     clamp_c, clamp_norm = np.zeros(n), np.zeros(n)
     for _ in range(_L2_ITERATIONS):
         free = ~clamped & running[:, None]
-        bf = np.where(free, b, 0.0)
-        bnorm = 1e-8 + (bf**2).sum(axis=1)
+        bf, dxf = b * free, dx * free
+        b_squares = (bf * bf).sum(axis=1)
+        bnorm = 1e-8 + b_squares
         b_dot_dx = (bf * dx).sum(axis=1) / bnorm
-        to_boundary = (ck / bnorm)[:, None] * b
-        step = dx + b * (ck / bnorm - b_dot_dx)[:, None]
-        boundary_norm = np.where(free, to_boundary**2, 0.0).sum(axis=1)
-        step_norm = np.where(free, step**2, 0.0).sum(axis=1)
-        descent = np.sqrt(np.where(free, (dx - b * b_dot_dx[:, None]) ** 2, 0.0).sum(axis=1))
+        boundary_scale = ck / bnorm
+        boundary_norm = boundary_scale**2 * b_squares
+        step = dx + b * (boundary_scale - b_dot_dx)[:, None]
+        step_norm = np.square(dxf + bf * (boundary_scale - b_dot_dx)[:, None]).sum(axis=1)
+        descent = np.sqrt(np.square(dxf - bf * b_dot_dx[:, None]).sum(axis=1))
         # Too long: the whole trust region beyond the boundary step goes towards the original.
         correct = np.sqrt(np.maximum(rk**2 - boundary_norm, 0.0)) / (descent + 1e-8)
-        corrected = correct[:, None] * dx + b * (ck / bnorm - correct * b_dot_dx)[:, None]
+        corrected = correct[:, None] * dx + b * (boundary_scale - correct * b_dot_dx)[:, None]
         step = np.where((step_norm > rk**2)[:, None], corrected, step)
-        step = np.where((boundary_norm > rk**2)[:, None], to_boundary, step)
+        step = np.where((boundary_norm > rk**2)[:, None], boundary_scale[:, None] * b, step)
         delta = np.where(free, step, delta)
         below, above = free & (x + delta <= low), free & (x + delta >= high)
         delta = np.where(below, low - x, np.where(above, high - x, delta))
@@ -280,15 +303,16 @@ def _l1_inner(
     lower: np.ndarray,
     upper: np.ndarray,
     c: np.ndarray,
-    mu: np.ndarray,
-) -> np.ndarray:
-    """For a fixed ``mu > 0``, the minimiser of ``|delta - dx|_1 + lam b . delta + mu
-    ||delta||^2`` over the box, with ``lam`` found exactly such that ``b . delta = c``.
+    t: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For a fixed ``t = 1 / (2 mu) > 0``, the minimiser of ``|delta - dx|_1 + lam b . delta +
+    mu ||delta||^2`` over the box, with ``lam`` found exactly such that ``b . delta = c``; and
+    ``a = -lam t``.
 
-    Per coordinate ``delta = clip(v + t, lower, dx) + clip(v - t, dx, upper) - dx`` with
-    ``v = s * b * t``, ``s = -lam`` and ``t = 1 / (2 mu)``: two clipped ramps in ``s``, each
-    ``b t clip(s, start, stop) + offset``."""
-    t = (0.5 / mu)[:, None]
+    Per coordinate ``delta = clip(a b + t, lower, dx) + clip(a b - t, dx, upper) - dx`` (the
+    soft threshold of ``a b`` around ``dx``, clipped): with ``a = s t``, two clipped ramps in
+    ``s``, each ``b t clip(s, start, stop) + offset``."""
+    t = t[:, None]
     slope = b * t
     start1, stop1 = _kinks(slope, t, lower, dx)
     start2, stop2 = _kinks(slope, -t, dx, upper)
@@ -300,29 +324,87 @@ def _l1_inner(
         np.concatenate([stop1, stop2], axis=1),
         c + (b * dx).sum(axis=1),
     )
-    v = s[:, None] * slope
-    step: np.ndarray = np.clip(v + t, lower, dx) + np.clip(v - t, dx, upper) - dx
-    return step
+    a = s * t[:, 0]
+    v = a[:, None] * b
+    step = np.minimum(np.maximum(v + t, lower), dx) + np.minimum(np.maximum(v - t, dx), upper)
+    return step - dx, a
+
+
+def _l1_next_t(
+    dx: np.ndarray,
+    b: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    c: np.ndarray,
+    r: np.ndarray,
+    a: np.ndarray,
+    t: np.ndarray,
+) -> np.ndarray:
+    """Per row, the ``t`` at which ``||delta||`` reaches ``r`` if the pieces of
+    :func:`_l1_inner` stay as they are at ``(a, t)`` (NaN where that gives no root).
+
+    On fixed pieces each coordinate is constant (at a bound or at ``dx``) or moving,
+    ``delta_i = a b_i - sigma_i t``; ``b . delta = c`` makes ``a`` affine in ``t``, so
+    ``delta`` is affine in ``t`` and ``||delta||^2 = r^2`` a quadratic equation."""
+    v = a[:, None] * b - dx
+    tt = t[:, None]
+    sigma = np.where(v > tt, 1.0, np.where(v < -tt, -1.0, 0.0))
+    raw = a[:, None] * b - sigma * tt
+    moving = (sigma != 0) & (raw > lower) & (raw < upper)
+    still = np.minimum(np.maximum(np.where(sigma == 0, dx, raw), lower), upper)
+    fixed = np.where(moving, 0.0, still)
+    bm = np.where(moving, b, 0.0)
+    b2 = (bm**2).sum(axis=1)
+    safe = np.where(b2 > 0, b2, 1.0)
+    a0 = (c - (b * fixed).sum(axis=1)) / safe  # a = a0 + t * a1 on these pieces
+    a1 = (bm * sigma).sum(axis=1) / safe
+    slope = np.where(moving, a1[:, None] * b - sigma, 0.0)  # delta = offset + t * slope
+    offset = np.where(moving, a0[:, None] * b, fixed)
+    qa = (slope**2).sum(axis=1)
+    qb = 2 * (slope * offset).sum(axis=1)
+    # Aimed a hair inside the region, so that rounding cannot put the landing point outside.
+    qc = (offset**2).sum(axis=1) - r**2 * (1 - 1e-9)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # The rising root of qa t^2 + qb t + qc (the norm grows with t).
+        root = (-qb + np.sqrt(qb**2 - 4 * qa * qc)) / (2 * qa)
+        linear = -qc / qb
+    root = np.where(qa > 1e-12 * np.abs(qb), root, linear)
+    return np.where(b2 > 0, root, np.nan)
 
 
 def l1_step(problem: Subproblem) -> np.ndarray:
     """The exact L1 step: the knapsack step where it fits the trust region, else the dual
-    solution for the smallest ``mu`` (bisection on ``log mu``) whose step fits."""
+    solution for the largest ``t = 1 / (2 mu)`` whose step fits. The step's norm grows with
+    ``t`` and is piecewise quadratic along the solutions: a safeguarded Newton search solves
+    the quadratic of the current pieces (:func:`_l1_next_t`), which is exact once the pieces
+    stop changing (a few rounds), and bisects ``log t`` where that leaves the bracket."""
     delta = _greedy(problem, by_gain=False)
     over = np.flatnonzero((delta**2).sum(axis=1) > problem.r**2)
     if len(over) == 0:
         return delta
     x0, x, bo, low, high, co, ro = problem.take(over)
     dx, lower, upper = x0 - x, low - x, high - x
-    log_low = np.full(len(over), -12.0)
-    log_high = np.full(len(over), 12.0)
-    for _ in range(_L1_ITERATIONS):
-        log_mu = (log_low + log_high) / 2
-        step = _l1_inner(dx, bo, lower, upper, co, np.exp(log_mu))
+    n = len(over)
+    fit, out = np.full(n, 0.5 * np.exp(-12.0)), np.full(n, 0.5 * np.exp(12.0))
+    best, t = np.zeros_like(dx), np.full(n, 0.5)
+    done = np.zeros(n, dtype=bool)
+    for _ in range(_L1_ROUNDS):
+        step, a = _l1_inner(dx, bo, lower, upper, co, t)
         fits = (step**2).sum(axis=1) <= ro**2
-        log_high = np.where(fits, log_mu, log_high)
-        log_low = np.where(fits, log_low, log_mu)
-    delta[over] = _l1_inner(dx, bo, lower, upper, co, np.exp(log_high))
+        best = np.where((fits & ~done)[:, None], step, best)
+        fit, out = np.where(fits, t, fit), np.where(fits, out, t)
+        guess = _l1_next_t(dx, bo, lower, upper, co, ro, a, t)
+        done |= fits & (np.abs(guess - t) <= 1e-9 * t)
+        done |= out <= fit * (1 + 1e-9)
+        if done.all():
+            break
+        inside = (guess > fit) & (guess < out)
+        t = np.where(inside, guess, np.sqrt(fit * out))
+    never = fit == 0.5 * np.exp(-12.0)  # no t fits: the smallest, as far as it goes
+    if never.any():
+        parts = (a[never] for a in (dx, bo, lower, upper, co, fit))
+        best[never] = _l1_inner(*parts)[0]
+    delta[over] = best
     return delta
 
 
