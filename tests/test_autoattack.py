@@ -21,6 +21,7 @@ from advlib.attacks._diagnostics import (
 )
 from advlib.attacks.apgd import LinfAPGD, LinfAPGDT
 from advlib.attacks.autoattack import (
+    FAST_QUERIES,
     AutoAttack,
     L1AutoAttack,
     L2AutoAttack,
@@ -199,6 +200,13 @@ def test_gradient_masking_warnings() -> None:
             softmax, oracle.x, oracle.labels
         )
 
+    # "fast" runs the full Square where the checks suspect masking
+    with pytest.warns(GradientMaskingWarning, match="probabilities"):
+        (report,) = AutoAttack(eps=0.01, version="fast", steps=2, n_queries=5).evaluate(
+            softmax, oracle.x, oracle.labels
+        )
+    assert list(report.components) == ["apgd-ce", "malt", "square"]
+
     noisy = advlib.PyTorchModel(lambda x: net(x) + 0.1 * torch.randn(len(x), 5), bounds=(0, 1))
     with pytest.warns(GradientMaskingWarning, match="randomized"):
         AutoAttack(eps=0.01, steps=2, n_queries=5, n_target_classes=2).evaluate(
@@ -311,7 +319,7 @@ def test_versions_components_and_order() -> None:
         for version in ("standard", "fast", "strong")
     }
     assert names["standard"] == ["apgd-ce", "apgd-t", "fab-t", "square"]
-    assert names["fast"] == ["apgd-ce", "malt", "square"]
+    assert names["fast"] == ["apgd-ce", "malt", "square-short", "square"]
     assert names["strong"] == ["apgd-ce", "apgd-t", "fab-t", "square", "apgd-pma", "acg", "malt"]
     l1 = dict(L1AutoAttack().attacks(10))
     assert l1["apgd-ce"].restarts == 5 and l1["apgd-t"].n_target_classes == 5  # type: ignore[attr-defined]
@@ -325,7 +333,7 @@ def test_versions_components_and_order() -> None:
     assert "malt" not in dict(AutoAttack(version="fast").attacks(2))
 
 
-def test_fast_skips_square_without_masking_and_strong_is_not_weaker() -> None:
+def test_fast_shortens_square_without_masking_and_strong_is_not_weaker() -> None:
     model = robust_model("torch")
     x, y = _data(32)
     budget = dict(steps=10, n_queries=100, n_target_classes=3, seed=0)
@@ -334,8 +342,12 @@ def test_fast_skips_square_without_masking_and_strong_is_not_weaker() -> None:
         (fast,) = AutoAttack(eps=EPS, version="fast", **budget).evaluate(model, x, y)
         (standard,) = AutoAttack(eps=EPS, **budget).evaluate(model, x, y)
         (strong,) = AutoAttack(eps=EPS, version="strong", **budget).evaluate(model, x, y)
-    assert list(fast.components) == ["apgd-ce", "malt"]  # honest gradients: no Square
+    # honest gradients: the short Square only
+    assert list(fast.components) == ["apgd-ce", "malt", "square-short"]
     assert fast.components["malt"].startswith("LinfMALTAttack(steps=10")
+    assert fast.components["square-short"].startswith("LinfSquareAttack(n_queries=100")
+    long = AutoAttack(version="fast", n_queries=5000).attacks(10)
+    assert dict(long)["square-short"].n_queries == FAST_QUERIES  # type: ignore[attr-defined]
     standard_robust = list(standard.robust_accuracy.values())[-1]
     assert list(strong.robust_accuracy.values())[-1] <= standard_robust
     table = robust_accuracy_table([strong])

@@ -41,7 +41,7 @@ from ._minimization import check_float, check_int, check_seed
 from ._norm_arg import NormFamily, norm_family
 from ._restarts import rounds
 from ._signatures import keyword_constructor
-from ._subsets import host_bool
+from ._subsets import Subset, host_bool
 
 #: Weight of the new gradient step against the previous update (Croce & Hein's alpha).
 MOMENTUM = 0.75
@@ -151,6 +151,69 @@ def _back_to_best(state: _State, where: ep.Tensor) -> _State:
     rows = atleast_kd(where, state.x.ndim)
     x = ep.where(rows, state.best.x, state.x)
     return state._replace(x=x, grad=ep.where(rows, state.best.grad, state.grad))
+
+
+#: Steps between the checks for samples that are already adversarial (besides checkpoints):
+#: each check is one small device-to-host transfer.
+_DROP_EVERY = 5
+
+
+class _Rows:
+    """Which samples of a run are still attacked, and the results of those already dropped.
+
+    At checkpoints and every ``_DROP_EVERY`` steps the samples that are adversarial leave the
+    loop (:meth:`check`): on eager frameworks at every check, on compiled ones once at most
+    half the rows remain (each new batch size is a new trace)."""
+
+    def __init__(self, origin: ep.Tensor, success: ep.Tensor, compiled: bool) -> None:
+        self.n = origin.shape[0]
+        self.compiled = compiled
+        self.rows = np.arange(self.n)  # the run's row of each current row, padding included
+        self.count = self.n  # current rows that are not padding
+        self.x = origin
+        self.success = success
+
+    def check(
+        self, success: ep.Tensor, x_adv: ep.Tensor, best: ep.Tensor
+    ) -> tuple[bool, Subset | None]:
+        """At a check: whether every sample is adversarial, and the subset of the
+        current rows to go on with (None: all of them, dropping does not pay)."""
+        running = ~host_bool(success)
+        running[self.count :] = False
+        remaining = int(running.sum())
+        if remaining == 0:
+            return True, None
+        if remaining == self.count or (self.compiled and 2 * remaining > self.count):
+            return False, None
+        self._store(success, x_adv, best)
+        subset = Subset.of_mask(x_adv, running, self.compiled)
+        self.rows, self.count = self.rows[subset.all_rows], subset.count
+        return False, subset
+
+    def results(
+        self, success: ep.Tensor, x_adv: ep.Tensor, best: ep.Tensor
+    ) -> tuple[ep.Tensor, ep.Tensor]:
+        """(first adversarial or highest-loss point, success) of every row of the run."""
+        if self.count == self.n and np.array_equal(self.rows, np.arange(self.n)):
+            return ep.where(atleast_kd(success, x_adv.ndim), x_adv, best), success
+        self._store(success, x_adv, best)
+        return self.x, self.success
+
+    def _store(self, success: ep.Tensor, x_adv: ep.Tensor, best: ep.Tensor) -> None:
+        current = Subset(self.x, self.n, self.rows, len(self.rows))
+        self.x = current.put(self.x, ep.where(atleast_kd(success, x_adv.ndim), x_adv, best))
+        self.success = current.put(self.success, success)
+
+
+def _take_rows(subset: Subset, tree: Any) -> Any:
+    """``tree`` (tensors in nested tuples) with the per-sample tensors (not the 0-d ones)
+    restricted to the rows of ``subset``."""
+    if isinstance(tree, tuple):
+        parts = [_take_rows(subset, t) for t in tree]
+        return type(tree)(*parts) if hasattr(tree, "_fields") else tuple(parts)
+    if isinstance(tree, ep.Tensor) and tree.ndim > 0:
+        return subset.take(tree)
+    return tree
 
 
 class _AutoPGD(NormFamily, BudgetedSearch):
@@ -264,6 +327,7 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         schedule = self._schedule(zero + self._initial_step(epsilon), state.best.loss)
         checkpoints = dict(self._checkpoints())
         momentum = scalar_like(origin, MOMENTUM)
+        rows = _Rows(origin, success, model.compile_enabled)
         for i in progress.steps(self.steps):
             state, logits = step(state, schedule, constants, one if i == 0 else momentum)
             # A sample keeps its first adversarial: it must not depend on how long the
@@ -274,9 +338,18 @@ class _AutoPGD(NormFamily, BudgetedSearch):
             if i in checkpoints:
                 threshold = scalar_like(origin, self.rho * checkpoints[i])
                 state, schedule = checkpoint(state, schedule, constants, threshold)
-                if bool(success.all().item()):  # one transfer per checkpoint
+            if i in checkpoints or (i + 1) % _DROP_EVERY == 0:
+                # Broken samples stop costing: the loop goes on with the others only (one
+                # transfer per check); what they return is already fixed.
+                done, keep = rows.check(success, x_adv, state.best.x)
+                if done:
                     break
-        return ep.where(atleast_kd(success, origin.ndim), x_adv, state.best.x), success
+                if keep is not None:
+                    criterion = keep.criterion(criterion, state.x, logits)
+                    state, schedule, constants, x_adv, success = _take_rows(
+                        keep, (state, schedule, constants, x_adv, success)
+                    )
+        return rows.results(success, x_adv, state.best.x)
 
     def _compile_key(self, *parts: Any) -> Any:
         """Compiled pieces depend only on the norm, EOT and ``parts`` (mode, shapes), so APGD
