@@ -149,3 +149,29 @@ def test_foolbox_wrapper_averages_logits(any_backend: str) -> None:
     assert wrapped.bounds == (0, 1) and len(calls) == 4
     with pytest.raises(ValueError, match="n_steps"):
         ExpectationOverTransformationWrapper(Counting(), n_steps=0)
+
+
+@pytest.mark.torch
+def test_apgd_eot_iter_multiplies_eot_samples() -> None:
+    """APGD's ``eot_iter`` (AutoAttack's name) and ``eot_samples`` are one mechanism: the
+    same number of passes, and both together multiply."""
+    torch = pytest.importorskip("torch")
+    w = torch.as_tensor(W)
+    passes = {"n": 0}
+
+    def counted(x: Any) -> Any:
+        passes["n"] += 1
+        return x @ w
+
+    model = advlib.PyTorchModel(counted, bounds=(0, 1))
+    attacks.LinfAPGD(steps=1)(model, X[:8], LABELS[:8], epsilons=1e-4)  # the one-off probes
+    counts = {}
+    for key, kwargs in {"iter": {"eot_iter": 3}, "samples": {"eot_samples": 3},
+                        "both": {"eot_iter": 3, "eot_samples": 2}, "none": {}}.items():  # fmt: skip
+        passes["n"] = 0
+        attack = attacks.LinfAPGD(steps=6, seed=0, **kwargs)
+        attack(model, X[:8], LABELS[:8], epsilons=1e-4)  # too small: every step runs
+        counts[key] = passes["n"]
+    assert counts["iter"] == counts["samples"] > counts["none"]
+    gradient_passes = counts["samples"] - counts["none"]  # 2 extra per gradient
+    assert counts["both"] - counts["none"] == 5 * gradient_passes // 2

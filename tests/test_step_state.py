@@ -97,7 +97,8 @@ def test_apgd_and_apgd_t_of_one_norm_share_compiled_pieces(backend: str) -> None
     apgd, apgd_t = attacks.LinfAPGD(steps=3), attacks.LinfAPGDT(steps=7, restarts=2)
     key = apgd._compile_key("checkpoint", (20,))
     assert key == apgd_t._compile_key("checkpoint", (20,))
-    assert key != attacks.LinfAPGD(eot_iter=2)._compile_key("checkpoint", (20,))
+    # EOT lives in the model the steps are built on (eot_iter multiplies eot_samples)
+    assert key == attacks.LinfAPGD(eot_iter=2)._compile_key("checkpoint", (20,))
     assert key != attacks.L2APGD()._compile_key("checkpoint", (20,))
     assert key != attacks.L1APGDT()._compile_key("checkpoint", (20,))
 

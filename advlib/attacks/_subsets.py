@@ -1,9 +1,11 @@
 """Running an attack on some rows of a batch only (the samples still robust), then writing the
-results back. Rows are chosen on the host between attacks, never inside a loop."""
+results back. Rows are chosen on the host between attacks, and inside a loop only at its
+sparse checks (:class:`Shrinking`), never per step."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import eagerpy as ep
 import numpy as np
@@ -102,6 +104,76 @@ class Subset:
         if restricted is not None:  # a label criterion: take its labels once
             return restricted
         return _SubsetCriterion(parent, self, inputs, outputs)
+
+
+class Shrinking:
+    """The rows of a batch that an iterative run still works on, and the results of the rows
+    it finished: at each :meth:`check` the results of newly finished samples are settled
+    (later steps change them no more), and the finished samples leave the loop, so they stop
+    costing. On eager frameworks at every check; on compiled ones once at most half the rows
+    remain (each new batch size is a new trace): either way a sample's results do not depend
+    on its batch."""
+
+    def __init__(self, size: int, compiled: bool) -> None:
+        self.size, self.compiled = size, compiled
+        self.rows = np.arange(size)  # the batch's row of each current row, padding included
+        self.count = size  # current rows that are not padding
+        self.settled = np.zeros(size, dtype=bool)  # batch rows whose results are final
+        self.full: tuple[ep.Tensor, ...] | None = None  # every row's results, once stored
+
+    def check(
+        self, finished: ep.Tensor, results: Callable[[], tuple[ep.Tensor, ...]]
+    ) -> tuple[bool, Subset | None]:
+        """Whether every sample is ``finished`` (per current row), and the subset of the
+        current rows to go on with (None: all of them, dropping does not pay). ``results``
+        gives the current rows' results, read where samples newly finished. One transfer."""
+        real = np.arange(len(self.rows)) < self.count
+        flags = host_bool(finished) & real
+        new = flags & ~self.settled[self.rows]
+        if new.any():
+            self._store(results(), new)
+            self.settled[self.rows[new]] = True
+        running = real & ~flags
+        remaining = int(running.sum())
+        if remaining == 0:
+            return True, None
+        if remaining == self.count or (self.compiled and 2 * remaining > self.count):
+            return False, None
+        subset = Subset.of_mask(finished, running, self.compiled)
+        self.rows, self.count = self.rows[subset.all_rows], subset.count
+        return False, subset
+
+    def results(self, current: tuple[ep.Tensor, ...]) -> tuple[ep.Tensor, ...]:
+        """Every row's results: the settled ones, and ``current`` (the current rows') for
+        the others."""
+        if self.full is None:
+            return current
+        real = np.arange(len(self.rows)) < self.count
+        self._store(current, real & ~self.settled[self.rows])
+        return self.full
+
+    def _store(self, current: tuple[ep.Tensor, ...], which: np.ndarray) -> None:
+        """``full`` with the current rows ``which`` (a host mask) from ``current``."""
+        if self.full is None:  # nothing dropped yet: the current rows are the batch
+            self.full = current
+            return
+        local = np.flatnonzero(which)
+        if len(local) == 0:
+            return
+        pick = Subset(current[0], len(which), local, len(local))
+        into = Subset(current[0], self.size, self.rows[local], len(local))
+        self.full = tuple(into.put(f, pick.take(c)) for f, c in zip(self.full, current))
+
+
+def take_rows(subset: Subset, tree: Any) -> Any:
+    """``tree`` (tensors in nested tuples) with the per-sample tensors (not the 0-d ones)
+    restricted to the rows of ``subset``."""
+    if isinstance(tree, tuple):
+        parts = [take_rows(subset, t) for t in tree]
+        return type(tree)(*parts) if hasattr(tree, "_fields") else tuple(parts)
+    if isinstance(tree, ep.Tensor) and tree.ndim > 0:
+        return subset.take(tree)
+    return tree
 
 
 def padded_size(count: int) -> int:

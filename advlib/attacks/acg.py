@@ -50,7 +50,7 @@ class _ACG(_AutoPGD):
     """
 
     def _compile_key(self, *parts: Any) -> Any:
-        return self._step_key(*parts, family=_ACG, settings=("eot_iter",))
+        return self._step_key(*parts, family=_ACG, settings=())
 
     def _initial_memory(self, x: ep.Tensor) -> Any:
         """(previous direction, previous gradient): zero, so the first direction is the

@@ -23,6 +23,7 @@ success test.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import eagerpy as ep
@@ -41,7 +42,7 @@ from ._minimization import check_float, check_int, check_seed
 from ._norm_arg import NormFamily, norm_family
 from ._restarts import rounds
 from ._signatures import keyword_constructor
-from ._subsets import Subset, host_bool
+from ._subsets import Shrinking, host_bool, take_rows
 
 #: Weight of the new gradient step against the previous update (Croce & Hein's alpha).
 MOMENTUM = 0.75
@@ -158,62 +159,9 @@ def _back_to_best(state: _State, where: ep.Tensor) -> _State:
 _DROP_EVERY = 5
 
 
-class _Rows:
-    """Which samples of a run are still attacked, and the results of those already dropped.
-
-    At checkpoints and every ``_DROP_EVERY`` steps the samples that are adversarial leave the
-    loop (:meth:`check`): on eager frameworks at every check, on compiled ones once at most
-    half the rows remain (each new batch size is a new trace)."""
-
-    def __init__(self, origin: ep.Tensor, success: ep.Tensor, compiled: bool) -> None:
-        self.n = origin.shape[0]
-        self.compiled = compiled
-        self.rows = np.arange(self.n)  # the run's row of each current row, padding included
-        self.count = self.n  # current rows that are not padding
-        self.x = origin
-        self.success = success
-
-    def check(
-        self, success: ep.Tensor, x_adv: ep.Tensor, best: ep.Tensor
-    ) -> tuple[bool, Subset | None]:
-        """At a check: whether every sample is adversarial, and the subset of the
-        current rows to go on with (None: all of them, dropping does not pay)."""
-        running = ~host_bool(success)
-        running[self.count :] = False
-        remaining = int(running.sum())
-        if remaining == 0:
-            return True, None
-        if remaining == self.count or (self.compiled and 2 * remaining > self.count):
-            return False, None
-        self._store(success, x_adv, best)
-        subset = Subset.of_mask(x_adv, running, self.compiled)
-        self.rows, self.count = self.rows[subset.all_rows], subset.count
-        return False, subset
-
-    def results(
-        self, success: ep.Tensor, x_adv: ep.Tensor, best: ep.Tensor
-    ) -> tuple[ep.Tensor, ep.Tensor]:
-        """(first adversarial or highest-loss point, success) of every row of the run."""
-        if self.count == self.n and np.array_equal(self.rows, np.arange(self.n)):
-            return ep.where(atleast_kd(success, x_adv.ndim), x_adv, best), success
-        self._store(success, x_adv, best)
-        return self.x, self.success
-
-    def _store(self, success: ep.Tensor, x_adv: ep.Tensor, best: ep.Tensor) -> None:
-        current = Subset(self.x, self.n, self.rows, len(self.rows))
-        self.x = current.put(self.x, ep.where(atleast_kd(success, x_adv.ndim), x_adv, best))
-        self.success = current.put(self.success, success)
-
-
-def _take_rows(subset: Subset, tree: Any) -> Any:
-    """``tree`` (tensors in nested tuples) with the per-sample tensors (not the 0-d ones)
-    restricted to the rows of ``subset``."""
-    if isinstance(tree, tuple):
-        parts = [_take_rows(subset, t) for t in tree]
-        return type(tree)(*parts) if hasattr(tree, "_fields") else tuple(parts)
-    if isinstance(tree, ep.Tensor) and tree.ndim > 0:
-        return subset.take(tree)
-    return tree
+def _outcome(success: ep.Tensor, x_adv: ep.Tensor, state: _State) -> tuple[ep.Tensor, ...]:
+    """What a run returns: the first adversarial or the highest-loss point, and success."""
+    return ep.where(atleast_kd(success, x_adv.ndim), x_adv, state.best.x), success
 
 
 class _AutoPGD(NormFamily, BudgetedSearch):
@@ -226,8 +174,8 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         loss: ``"ce"`` (default), ``"dlr"``, ``"margin"`` or ``"pma"`` (see the module docs).
         rho: the fraction of loss-increasing steps below which the step size halves
             (default 0.75; unused by L1-APGD).
-        eot_iter: gradients averaged per step, for randomized models (expectation over
-            transformation; default 1).
+        eot_iter: passes each gradient is averaged over, for randomized models (expectation
+            over transformation; AutoAttack's name, multiplies ``eot_samples``; default 1).
         seed: seed of the random starts; None draws fresh randomness on every call.
         norm: ``"linf"``, ``"l2"`` or ``"l1"``, also spelled as AutoAttack and torchattacks do
             (``"Linf"``, ``"L2"``, ``"L1"``, ``np.inf``, ``2``, ``1``); default None: the class's
@@ -327,7 +275,7 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         schedule = self._schedule(zero + self._initial_step(epsilon), state.best.loss)
         checkpoints = dict(self._checkpoints())
         momentum = scalar_like(origin, MOMENTUM)
-        rows = _Rows(origin, success, model.compile_enabled)
+        rows = Shrinking(origin.shape[0], model.compile_enabled)
         for i in progress.steps(self.steps):
             state, logits = step(state, schedule, constants, one if i == 0 else momentum)
             # A sample keeps its first adversarial: it must not depend on how long the
@@ -341,20 +289,28 @@ class _AutoPGD(NormFamily, BudgetedSearch):
             if i in checkpoints or (i + 1) % _DROP_EVERY == 0:
                 # Broken samples stop costing: the loop goes on with the others only (one
                 # transfer per check); what they return is already fixed.
-                done, keep = rows.check(success, x_adv, state.best.x)
+                done, keep = rows.check(success, partial(_outcome, success, x_adv, state))
                 if done:
                     break
                 if keep is not None:
                     criterion = keep.criterion(criterion, state.x, logits)
-                    state, schedule, constants, x_adv, success = _take_rows(
+                    state, schedule, constants, x_adv, success = take_rows(
                         keep, (state, schedule, constants, x_adv, success)
                     )
-        return rows.results(success, x_adv, state.best.x)
+        x, success = rows.results(_outcome(success, x_adv, state))
+        return x, success
 
     def _compile_key(self, *parts: Any) -> Any:
         """Compiled pieces depend only on the norm, EOT and ``parts`` (mode, shapes), so APGD
         and APGD-T of any budget share them on a model."""
-        return self._step_key(*parts, family=_AutoPGD, settings=("eot_iter",))
+        return self._step_key(*parts, family=_AutoPGD, settings=())
+
+    def _attacked_model(self, model: Model) -> Model:
+        """``eot_iter`` (AutoAttack's name) multiplies ``eot_samples``: both average each
+        gradient (and the loss and logits that come with it) over that many passes."""
+        from ..models.eot import averaged_gradients
+
+        return averaged_gradients(model, self.eot_samples * self.eot_iter)
 
     # ------------------------------------------------------------------ per-norm hooks
     def _random_start(
@@ -403,7 +359,6 @@ class _AutoPGD(NormFamily, BudgetedSearch):
     # ------------------------------------------------------------------ compiled pieces
     def _make_evaluate(self, model: Model, mode: Mode) -> StepFn:
         loss_of = _loss_function(*mode)
-        eot = self.eot_iter
 
         def evaluate(
             x: ep.Tensor, labels: ep.Tensor, targets: ep.Tensor
@@ -414,18 +369,8 @@ class _AutoPGD(NormFamily, BudgetedSearch):
                 # the per-sample losses ride along as a last column: not computed twice
                 return losses.sum(), ep.concatenate([logits, losses[:, None]], axis=-1)
 
-            def value_and_grad() -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
-                _, both, grad = model.value_and_grad(loss_fn, x)
-                return both[:, -1], both[:, :-1], grad
-
-            loss, logits, grad = value_and_grad()
-            for _ in range(eot - 1):
-                more_loss, logits, more = value_and_grad()
-                grad = grad + more
-                loss = loss + more_loss
-            if eot == 1:
-                return loss, logits, grad
-            return loss / eot, logits, grad / eot
+            _, both, grad = model.value_and_grad(loss_fn, x)
+            return both[:, -1], both[:, :-1], grad
 
         return evaluate
 
@@ -621,7 +566,8 @@ class _AutoPGDTargeted(_AutoPGD):
         loss: ``"dlr"`` (targeted DLR, default), ``"ce"`` (cross-entropy to the target),
             ``"margin"`` or ``"pma"`` (logit or probability of the target minus the label's).
         rho: see :class:`_AutoPGD` (default 0.75).
-        eot_iter: gradients averaged per step (default 1).
+        eot_iter: passes each gradient is averaged over (AutoAttack's name, multiplies
+            ``eot_samples``; default 1).
         seed: seed of the random starts; None draws fresh randomness on every call.
         norm: as for :class:`_AutoPGD`; ``APGDT(norm="l2")`` gives an :class:`L2AutoPGDTargeted`.
     """

@@ -408,6 +408,7 @@ class AutoAttack(NormFamily, FixedEpsilonAttack):
         criterion: Criterion,
         epsilon: float,
     ) -> ep.Tensor:
+        model = attack._attacked_model(model)  # the component's own EOT (eot_iter)
         if isinstance(attack, MinimizationAttack):
             raw = attack.perturb(model, inputs, criterion, early_stop=epsilon)
         elif isinstance(attack, FixedEpsilonAttack):

@@ -21,6 +21,7 @@ Three modes, chosen by the criterion and ``n_target_classes``:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import eagerpy as ep
@@ -38,7 +39,7 @@ from ._losses import best_other_logit, class_logit
 from ._minimization import Minimizer, Problem, check_float, check_int, check_seed, dual
 from ._norm_arg import NormFamily, norm_family
 from ._restarts import rounds
-from ._subsets import host_bool
+from ._subsets import Shrinking, host_bool, take_rows
 
 _INF = float("inf")
 
@@ -189,13 +190,20 @@ class _FAB(NormFamily, Minimizer):
         x = self._start(model, origin, best.size, stop, rng) if random_start else origin
         scalars = _Scalars(*model.scalars(origin, self.alpha_max, self.eta, self.beta))
         check_every = max(1, self.steps // 10)
+        rows = Shrinking(origin.shape[0], model.compile_enabled)
         for i in progress.steps(self.steps):
             x, logits = step(x, constants, scalars)
-            x, best = keep(x, criterion(x, logits), best, origin, scalars.beta)
-            # one transfer every 10% of the steps
-            if stop < _INF and (i + 1) % check_every == 0 and _all(best.size <= stop):
-                break
-        return best
+            x, best = keep(x, criterion(x, logits), best, constants.origin, scalars.beta)
+            # One transfer every 10% of the steps: samples within early_stop are done and
+            # stop costing (what they return then does not depend on the rest of the batch).
+            if stop < _INF and (i + 1) % check_every == 0:
+                done, kept = rows.check(best.size <= stop, partial(tuple, best))
+                if done:
+                    break
+                if kept is not None:
+                    criterion = kept.criterion(criterion, x, logits)
+                    x, best, constants = take_rows(kept, (x, best, constants))
+        return _Best(*rows.results(tuple(best)))
 
     def _start(
         self,
@@ -338,10 +346,6 @@ class _FAB(NormFamily, Minimizer):
             return x, best
 
         return keep
-
-
-def _all(mask: ep.Tensor) -> bool:
-    return bool(mask.all().item())
 
 
 class LinfFAB(_FAB):

@@ -46,7 +46,8 @@ class _MALT(_AutoPGDTargeted):
             ``n_target_classes``.
         loss: ``"dlr"`` (targeted DLR, default), ``"ce"``, ``"margin"`` or ``"pma"``.
         rho: APGD's step-size threshold (default 0.75; unused in L1).
-        eot_iter: gradients averaged per step (default 1).
+        eot_iter: passes each gradient is averaged over (AutoAttack's name, multiplies
+            ``eot_samples``; default 1).
         seed: seed of the random starts; None draws fresh randomness on every call.
         norm: ``"linf"`` (default), ``"l2"`` or ``"l1"`` (L1-APGD steps), spelled as for APGD.
     """
