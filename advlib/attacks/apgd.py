@@ -301,8 +301,8 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         return x, success
 
     def _compile_key(self, *parts: Any) -> Any:
-        """Compiled pieces depend only on the norm, EOT and ``parts`` (mode, shapes), so APGD
-        and APGD-T of any budget share them on a model."""
+        """Compiled pieces depend only on the norm and ``parts`` (mode, shapes; EOT lives in
+        the model they are built on), so APGD and APGD-T of any budget share them."""
         return self._step_key(*parts, family=_AutoPGD, settings=())
 
     def _attacked_model(self, model: Model) -> Model:

@@ -84,7 +84,8 @@ _NEEDS_THREE_CLASSES = ("apgd-t", "apgd-dlr", "malt")
 #: Each version's components, in the order they run (see the module documentation).
 _ORDER = {
     "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
-    # Square is dropped at run time unless the model checks suspect gradient masking
+    # one Square is dropped at run time: the full one unless the model checks suspect
+    # gradient masking, else the short one
     "fast": ("apgd-ce", "malt", "square-short", "square"),
     # the standard run first, unchanged, so "strong" keeps every success of "standard"
     "strong": ("apgd-ce", "apgd-t", "fab-t", "square", "apgd-pma", "acg", "malt"),
