@@ -33,7 +33,7 @@ from ..models.base import Model, StepFn
 from ..norms import l1, l2, linf
 from ._box_projections import l1_box_projection
 from ._budgeted import BudgetedSearch, Task
-from ._losses import _EXCLUDED, class_mask
+from ._losses import class_mask, masked_margin
 from ._minimization import check_float, check_int, check_seed
 from ._norm_arg import NormFamily, norm_family
 from ._subsets import Subset, host_bool
@@ -45,8 +45,7 @@ class _Constants(NamedTuple):
     """What stays fixed during the search."""
 
     origin: ep.Tensor  # the inputs, in the 4-d view
-    onehot: ep.Tensor  # (N, K), 1 at the label (or the target of a targeted criterion)
-    penalty: ep.Tensor  # (N, K), -1e9 at the label: what the margin's largest other skips
+    mask: ep.Tensor  # (N, K) bool, True at the label (or the target of a targeted criterion)
     eps: ep.Tensor  # the budget, 0-d
     floor: ep.Tensor  # -inf, 0-d: the score of an adversarial
     upper: ep.Tensor  # origin + eps and origin - eps within the bounds (the Linf vertices)
@@ -54,13 +53,12 @@ class _Constants(NamedTuple):
 
 
 def _constants(
-    origin: ep.Tensor, onehot: ep.Tensor, eps: ep.Tensor, bounds: tuple[float, float]
+    origin: ep.Tensor, mask: ep.Tensor, eps: ep.Tensor, bounds: tuple[float, float]
 ) -> _Constants:
     lower, upper = bounds
     return _Constants(
         origin,
-        onehot,
-        _EXCLUDED * onehot,
+        mask,
         eps,
         -_INF + ep.zeros_like(eps),
         (origin + eps).clip(lower, upper),
@@ -86,7 +84,7 @@ class _Run(NamedTuple):
     layout: _Layout
     eps: ep.Tensor  # the budget, 0-d
     clean: ep.Tensor  # the model's logits for the inputs
-    onehot: ep.Tensor  # see _Constants
+    mask: ep.Tensor  # see _Constants
     query: StepFn
     accept: StepFn
     plan: np.ndarray | None  # see _SquareAttack._plan
@@ -222,8 +220,8 @@ class _SquareAttack(NormFamily, BudgetedSearch):
         rng = self._generator()
         eps = scalar_like(inputs, epsilon)
         clean = model(inputs)
-        onehot = class_mask(clean, classes).astype(clean.dtype)
-        constants = _constants(layout.image(inputs), onehot, eps, model.bounds)
+        mask = class_mask(clean, classes)
+        constants = _constants(layout.image(inputs), mask, eps, model.bounds)
         best = self._begin(task, layout, rng, constants, clean)
         shape = (layout.shape[1:], layout.channels_last)
         query = model.compiled(
@@ -231,7 +229,7 @@ class _SquareAttack(NormFamily, BudgetedSearch):
             lambda: self._make_query(model, layout, targeted),
         )
         accept = model.compiled(self._step_key("accept", settings=()), lambda: _accept)
-        run = _Run(task, layout, eps, clean, onehot, query, accept, self._plan(rng), rng.fork())
+        run = _Run(task, layout, eps, clean, mask, query, accept, self._plan(rng), rng.fork())
         selected = np.ones(inputs.shape[0], dtype=bool)
         for block in _blocks(self.n_queries, self._block_size(layout)):
             active = ~host_bool(best.score == -_INF)  # one transfer per block
@@ -259,7 +257,8 @@ class _SquareAttack(NormFamily, BudgetedSearch):
         x = ep.where(atleast_kd(success, 4), constants.origin, start)
         logits = model(layout.original(x))
         success = ep.logical_or(success, criterion(layout.original(x), logits))
-        return _Search(x, ep.where(success, constants.floor, _margin(logits, constants, targeted)))
+        margin = masked_margin(logits, constants.mask, targeted)
+        return _Search(x, ep.where(success, constants.floor, margin))
 
     def _search_block(
         self, run: _Run, best: _Search, block: np.ndarray, selected: np.ndarray
@@ -271,7 +270,7 @@ class _SquareAttack(NormFamily, BudgetedSearch):
         subset = Subset.of_mask(inputs, selected, model.compile_enabled)
         part = _Search(*(subset.take(t) for t in best))
         origin = subset.take(layout.image(inputs))
-        constants = _constants(origin, subset.take(run.onehot), run.eps, model.bounds)
+        constants = _constants(origin, subset.take(run.mask), run.eps, model.bounds)
         judge = subset.criterion(criterion, inputs, run.clean)
         rows = subset.all_rows
         values = self._values(run.stream.take(rows), len(rows), layout, block)
@@ -339,7 +338,7 @@ class _SquareAttack(NormFamily, BudgetedSearch):
         ) -> tuple[ep.Tensor, ep.Tensor, ep.Tensor]:
             candidate = candidate_of(x_best, constants, draws)
             logits = model(layout.original(candidate))
-            return candidate, logits, _margin(logits, constants, targeted)
+            return candidate, logits, masked_margin(logits, constants.mask, targeted)
 
         return query
 
@@ -367,13 +366,6 @@ def _blocks(n_queries: int, size: int) -> Iterator[np.ndarray]:
     count = -(-(n_queries - 1) // size)
     for b in progress.steps(count):
         yield np.arange(1 + b * size, 1 + (b + 1) * size)
-
-
-def _margin(logits: ep.Tensor, constants: _Constants, targeted: bool) -> ep.Tensor:
-    """:func:`~advlib.attacks._losses.margin` from the classes' one-hot rows (fewer ops)."""
-    chosen = (logits * constants.onehot).sum(axis=-1)
-    other = (logits + constants.penalty).max(axis=-1)
-    return other - chosen if targeted else chosen - other
 
 
 def _accept(
