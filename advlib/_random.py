@@ -56,21 +56,29 @@ class SampleRandom:
         self._ids = None if ids is None else check_ids(ids, "ids")
         self._count = [0]  # shared with views from take(): one sequence of draws
         self._fixed: int | None = None  # a fork's one draw number
+        self._copies = 1  # see take()
 
     @property
     def ids(self) -> np.ndarray | None:
         """The samples' ids, one per row (None: positions)."""
         return self._ids
 
-    def take(self, rows: Any) -> SampleRandom:
+    def take(self, rows: Any, copies: int = 1) -> SampleRandom:
         """The generator of a subset of the samples (``rows``: positions in this batch, repeats
-        allowed); it shares the draw count, so draws stay in step with the whole batch's."""
+        allowed); it shares the draw count, so draws stay in step with the whole batch's.
+
+        ``copies``: the rows repeated that many times (a batch of ``copies * len(rows)`` rows,
+        copy ``j`` after copy ``j - 1``); one draw then gives copy ``j`` the numbers that the
+        ``j``-th of ``copies`` successive draws on ``rows`` would give, so runs stacked in one
+        batch draw what they would draw one after the other."""
         rows = np.asarray(rows, dtype=np.int64)
         view = object.__new__(SampleRandom)
         view._base = self._base
-        view._ids = rows if self._ids is None else self._ids[rows]
+        ids = rows if self._ids is None else self._ids[rows]
+        view._ids = np.tile(ids, copies) if copies > 1 else ids
         view._count = self._count
         view._fixed = self._fixed
+        view._copies = copies
         return view
 
     def fork(self) -> SampleRandom:
@@ -80,6 +88,7 @@ class SampleRandom:
         fork = object.__new__(SampleRandom)
         fork._base, fork._ids, fork._count = self._base, self._ids, [0]
         fork._fixed = self._next()
+        fork._copies = 1
         return fork
 
     def shared(self) -> np.random.Generator:
@@ -155,9 +164,14 @@ class SampleRandom:
                 f"({len(ids)}), got {shape}; use take(rows) for a subset or shared() "
                 "for draws common to the batch"
             )
-        draw = self._next()
+        draw: np.ndarray = _word(self._next())
+        if self._copies > 1:  # copy j: the draw number j places later
+            if self._fixed is None:
+                self._count[0] += self._copies - 1
+            copy = np.arange(len(ids), dtype=np.uint64) // np.uint64(len(ids) // self._copies)
+            draw = draw + copy
         rows = _mix(self._base ^ (ids.astype(np.uint64) * _GOLDEN))
-        keys = _mix(rows ^ _mix(_word(draw) * _DRAW + _GOLDEN))
+        keys = _mix(rows ^ _mix(draw * _DRAW + _GOLDEN))
         count = int(np.prod(shape[1:], dtype=np.int64))
         steps = (np.arange(at + 1, at + count + 1, dtype=np.uint64) * _GOLDEN)[None, :]
         return _mix(keys[:, None] + steps).reshape(shape)

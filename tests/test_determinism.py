@@ -91,6 +91,40 @@ def test_results_do_not_depend_on_the_batch(entry: Entry, models: dict[str, Any]
     np.testing.assert_array_equal(shuffled[0], clipped[..., order, :, :, :], err_msg="shuffled")
 
 
+# Rounds that run stacked in one batch when few samples remain (advlib.attacks._restarts).
+# Epsilons at which about half of the 12 samples are broken.
+STACKED = [
+    Entry(advlib.attacks.LinfAutoPGDTargeted, dict(steps=10, n_target_classes=5), [0.02], True),
+    Entry(advlib.attacks.L2AutoPGD, dict(steps=10, restarts=3), [0.2], True),
+    Entry(advlib.attacks.L1MALTAttack, dict(steps=10, n_target_classes=3), [0.5], True),
+    Entry(advlib.attacks.LinfFAB, dict(steps=10, n_target_classes=5), [0.02]),
+    Entry(advlib.attacks.L2FAB, dict(steps=10, n_target_classes=5), [0.2]),
+]
+
+
+@pytest.mark.parametrize("entry", STACKED, ids=[e.name for e in STACKED])
+def test_stacked_rounds_give_the_results_of_rounds_in_turn(
+    entry: Entry, models: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from advlib.attacks import _restarts
+
+    model, x = models["torch"], X[:12]
+    sizes: list[int] = []
+    hook = model._model.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+    try:
+        stacked = _call(entry, model, x)
+        assert max(sizes) > len(x), "no rounds were stacked"
+        monkeypatch.setattr(_restarts, "_STACK_ROWS", 1)
+        sizes.clear()
+        in_turn = _call(entry, model, x)
+        assert max(sizes) <= len(x)
+    finally:
+        hook.remove()
+    np.testing.assert_array_equal(stacked[1], in_turn[1])
+    np.testing.assert_array_equal(stacked[0], in_turn[0])
+    assert 0 < in_turn[1].sum() < in_turn[1].size  # some samples broken, not all
+
+
 def test_the_batch_invariant_model_is_batch_invariant(models: dict[str, Any]) -> None:
     for model in models.values():
         whole = np.asarray(model(X))
@@ -126,6 +160,17 @@ def test_take_keeps_in_step_with_the_batch() -> None:
     sub = SampleRandom(0, ids)
     sub.take([1, 4]).random((2, 2))
     np.testing.assert_array_equal(sub.take([1, 4]).random((2, 2)), expected[[1, 4]])
+
+
+def test_stacked_copies_draw_what_successive_draws_would() -> None:
+    rows = np.array([4, 1, 2])
+    one_by_one, stacked = SampleRandom(0, np.arange(6)), SampleRandom(0, np.arange(6))
+    expected = [one_by_one.take(rows).uniform(-1, 1, (3, 2)) for _ in range(4)]
+    np.testing.assert_array_equal(
+        stacked.take(rows, copies=4).uniform(-1, 1, (12, 2)), np.concatenate(expected)
+    )
+    # and the draws after them are in step
+    np.testing.assert_array_equal(stacked.random((6, 3)), one_by_one.random((6, 3)))
 
 
 def test_draws_have_the_right_distributions() -> None:

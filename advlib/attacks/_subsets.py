@@ -112,14 +112,21 @@ class Shrinking:
     (later steps change them no more), and the finished samples leave the loop, so they stop
     costing. On eager frameworks at every check; on compiled ones once at most half the rows
     remain (each new batch size is a new trace): either way a sample's results do not depend
-    on its batch."""
+    on its batch.
 
-    def __init__(self, size: int, compiled: bool) -> None:
+    ``copies``: the batch holds that many stacked runs of the same samples, copy ``j`` standing
+    for the ``j``-th of successive runs, each only on the samples that the runs before it did
+    not finish (:func:`~advlib.attacks._restarts.stacked_rounds`). A copy is then also finished
+    once an earlier copy of its sample is: it is a run that would not have taken place."""
+
+    def __init__(self, size: int, compiled: bool, copies: int = 1) -> None:
         self.size, self.compiled = size, compiled
         self.rows = np.arange(size)  # the batch's row of each current row, padding included
         self.count = size  # current rows that are not padding
         self.settled = np.zeros(size, dtype=bool)  # batch rows whose results are final
         self.full: tuple[ep.Tensor, ...] | None = None  # every row's results, once stored
+        self.copies, self.samples = copies, size // copies
+        self.first = np.full(self.samples, copies)  # per sample, its first finished copy
 
     def check(
         self, finished: ep.Tensor, results: Callable[[], tuple[ep.Tensor, ...]]
@@ -129,6 +136,10 @@ class Shrinking:
         gives the current rows' results, read where samples newly finished. One transfer."""
         real = np.arange(len(self.rows)) < self.count
         flags = host_bool(finished) & real
+        if self.copies > 1:
+            sample, copy = self.rows % self.samples, self.rows // self.samples
+            np.minimum.at(self.first, sample[flags], copy[flags])
+            flags = real & (flags | (copy > self.first[sample]))
         new = flags & ~self.settled[self.rows]
         if new.any():
             self._store(results(), new)
@@ -237,7 +248,7 @@ def repeated(criterion: Criterion, k: int) -> Criterion | None:
 
 def tile(t: ep.Tensor, k: int) -> ep.Tensor:
     """``k`` copies of the batch ``t`` stacked along the batch axis."""
-    return ep.concatenate([t] * k, axis=0)
+    return t if k == 1 else ep.concatenate([t] * k, axis=0)
 
 
 def host_bool(t: ep.Tensor) -> np.ndarray:

@@ -40,7 +40,7 @@ from ._budgeted import BudgetedSearch, Task
 from ._dlr import LOSSES, cross_entropy, dlr, margin_loss, ranked_other_classes, targeted_dlr
 from ._minimization import check_float, check_int, check_seed
 from ._norm_arg import NormFamily, norm_family
-from ._restarts import rounds
+from ._restarts import stacked_rounds
 from ._signatures import keyword_constructor
 from ._subsets import Shrinking, host_bool, take_rows
 
@@ -220,15 +220,27 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         result = inputs
         target_list, mode = self._targets(model, inputs, outputs, classes, targeted)
         count = len(target_list) * self.restarts
-        for run in rounds(model, inputs, outputs, criterion, count, lambda: ~found):
-            targets = target_list[run.index // self.restarts]
-            take = run.subset.take
-            constants = _Constants(run.inputs, eps, take(classes), take(targets))
-            x, success = self._single_run(
-                model, run.criterion, constants, epsilon, mode, rng.take(run.subset.all_rows)
+        for stack in stacked_rounds(model, inputs, outputs, criterion, count, lambda: ~found):
+            targets = [stack.subset.take(target_list[i // self.restarts]) for i in stack.indices]
+            constants = _Constants(
+                stack.inputs, eps, stack.tile(classes), ep.concatenate(targets, axis=0)
             )
-            result = run.subset.put(result, x)
-            found[run.subset.rows_where(success)] = True
+            x, success = self._single_run(
+                model,
+                stack.criterion,
+                constants,
+                epsilon,
+                mode,
+                rng.take(stack.subset.all_rows, stack.copies),
+                stack.copies,
+            )
+            # per sample its first successful copy (the rounds one after the other would stop
+            # there), else the last one
+            hits = stack.per_copy(host_bool(success))
+            any_hit = np.asarray(hits.any(axis=0))
+            first = np.where(any_hit, hits.argmax(axis=0), stack.copies - 1)
+            result = stack.subset.put(result, stack.pick(x, first))
+            found[stack.subset.rows_np[any_hit[: stack.subset.count]]] = True
         return result
 
     def _targets(
@@ -252,9 +264,11 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         epsilon: float,
         mode: Mode,
         rng: SampleRandom,
+        copies: int = 1,
     ) -> tuple[ep.Tensor, ep.Tensor]:
         """One APGD run from a random start around ``constants.origin`` (``epsilon`` is
-        ``constants.eps`` as a number): (best adversarial or highest-loss point, success)."""
+        ``constants.eps`` as a number): (best adversarial or highest-loss point, success).
+        ``copies``: the batch stacks that many successive runs (see :class:`Shrinking`)."""
         step = model.compiled(
             self._compile_key("step", *mode), lambda: self._make_step(model, mode)
         )
@@ -275,7 +289,7 @@ class _AutoPGD(NormFamily, BudgetedSearch):
         schedule = self._schedule(zero + self._initial_step(epsilon), state.best.loss)
         checkpoints = dict(self._checkpoints())
         momentum = scalar_like(origin, MOMENTUM)
-        rows = Shrinking(origin.shape[0], model.compile_enabled)
+        rows = Shrinking(origin.shape[0], model.compile_enabled, copies)
         for i in progress.steps(self.steps):
             state, logits = step(state, schedule, constants, one if i == 0 else momentum)
             # A sample keeps its first adversarial: it must not depend on how long the

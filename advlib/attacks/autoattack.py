@@ -173,17 +173,21 @@ class _LargeEps(L1AutoPGD):
         epsilon: float,
         mode: Mode,
         rng: SampleRandom,
+        copies: int = 1,
     ) -> tuple[ep.Tensor, ep.Tensor]:
         """Runs of ``steps`` steps at ``factor`` times epsilon for each stage of
         :func:`large_eps_stages`, each from the previous result (the first from a random
-        start); the last stage, at epsilon, decides success."""
+        start); the last stage, at epsilon, decides success (and only there does a finished
+        copy end the later ones: an earlier stage's success is at a larger epsilon)."""
         start: ep.Tensor | None = None
-        for factor, steps in large_eps_stages(self.steps):
+        stages = large_eps_stages(self.steps)
+        for number, (factor, steps) in enumerate(stages):
             stage = copy.copy(self)  # this attack's own settings stay as they are
             stage.steps, stage._start = steps, start
             scaled = constants._replace(eps=constants.eps * factor)
+            last = number == len(stages) - 1
             x, success = super(_LargeEps, stage)._single_run(
-                model, criterion, scaled, epsilon * factor, mode, rng
+                model, criterion, scaled, epsilon * factor, mode, rng, copies if last else 1
             )
             start = x
         return x, success

@@ -38,7 +38,7 @@ from ._dlr import ranked_other_classes
 from ._losses import best_other_logit, class_logit
 from ._minimization import Minimizer, Problem, check_float, check_int, check_seed, dual
 from ._norm_arg import NormFamily, norm_family
-from ._restarts import rounds
+from ._restarts import stacked_rounds
 from ._subsets import Shrinking, host_bool, take_rows
 
 _INF = float("inf")
@@ -153,19 +153,30 @@ class _FAB(NormFamily, Minimizer):
 
         rng = self._generator()
         count = len(target_list) * self.restarts
-        for run in rounds(model, inputs, outputs, criterion, count, remaining):
-            targets = target_list[run.index // self.restarts]
+        # a restart's random start depends on the best found before it: those run one by one
+        for stack in stacked_rounds(
+            model, inputs, outputs, criterion, count, remaining, stack=self.restarts == 1
+        ):
+            targets = [stack.subset.take(target_list[i // self.restarts]) for i in stack.indices]
             part = self._single_run(
                 model,
-                run.criterion,
-                _Constants(run.inputs, run.subset.take(classes), run.subset.take(targets)),
+                stack.criterion,
+                _Constants(stack.inputs, stack.tile(classes), ep.concatenate(targets, axis=0)),
                 (mode, num_classes),
-                _Best(*(run.subset.take(t) for t in best)),
-                run.index % self.restarts > 0,
+                _Best(*(stack.tile(t) for t in best)),
+                stack.first % self.restarts > 0,
                 stop,
-                rng.take(run.subset.all_rows),
+                rng.take(stack.subset.all_rows, stack.copies),
+                stack.copies,
             )
-            best = _Best(*(run.subset.put(t, p) for t, p in zip(best, part)))
+            # per sample the smallest of its copies, the first on ties: what the rounds one
+            # after the other keep (each replaces the best only by a smaller one)
+            smallest = (
+                stack.per_copy(part.size.numpy()).argmin(axis=0) if stack.copies > 1 else None
+            )
+            best = _Best(
+                *(stack.subset.put(t, stack.pick(p, smallest)) for t, p in zip(best, part))
+            )
         return best.x
 
     def _single_run(
@@ -178,10 +189,12 @@ class _FAB(NormFamily, Minimizer):
         random_start: bool,
         stop: float,
         rng: SampleRandom,
+        copies: int = 1,
     ) -> _Best:
         """One run from ``constants.origin`` (or a random start when ``random_start``): the
         smallest adversarials, ``best`` where none is smaller. ``mode``: the boundaries to
-        cross ("all", "target" or "dynamic") and the number of classes."""
+        cross ("all", "target" or "dynamic") and the number of classes. ``copies``: the batch
+        stacks that many successive runs (see :class:`Shrinking`)."""
         step = model.compiled(
             self._step_key("step", *mode, settings=()), lambda: self._make_step(model, *mode)
         )
@@ -190,7 +203,7 @@ class _FAB(NormFamily, Minimizer):
         x = self._start(model, origin, best.size, stop, rng) if random_start else origin
         scalars = _Scalars(*model.scalars(origin, self.alpha_max, self.eta, self.beta))
         check_every = max(1, self.steps // 10)
-        rows = Shrinking(origin.shape[0], model.compile_enabled)
+        rows = Shrinking(origin.shape[0], model.compile_enabled, copies)
         for i in progress.steps(self.steps):
             x, logits = step(x, constants, scalars)
             x, best = keep(x, criterion(x, logits), best, constants.origin, scalars.beta)
