@@ -109,15 +109,25 @@ def test_stacked_rounds_give_the_results_of_rounds_in_turn(
     from advlib.attacks import _restarts
 
     model, x = models["torch"], X[:12]
+    labels = np.asarray(model(x)).argmax(-1)
     sizes: list[int] = []
+
+    def run(**kw: Any) -> tuple[np.ndarray, np.ndarray]:
+        sizes.clear()
+        # one epsilon: minimization attacks stop early, and later rounds get fewer samples
+        result = entry.make()(model, x, labels, epsilons=entry.epsilons[-1], **kw)
+        return np.asarray(result.clipped), np.asarray(result.success)
+
     hook = model._model.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
     try:
-        stacked = _call(entry, model, x)
-        assert max(sizes) > len(x), "no rounds were stacked"
+        stacked = run()
+        stacked_calls = len(sizes)
+        assert max(sizes) <= len(x)  # never more rows than the caller's batch
+        run(batch_size=5)
+        assert max(sizes) <= 5
         monkeypatch.setattr(_restarts, "_STACK_ROWS", 1)
-        sizes.clear()
-        in_turn = _call(entry, model, x)
-        assert max(sizes) <= len(x)
+        in_turn = run()
+        assert len(sizes) > stacked_calls, "no rounds were stacked"
     finally:
         hook.remove()
     np.testing.assert_array_equal(stacked[1], in_turn[1])

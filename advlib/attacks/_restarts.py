@@ -25,7 +25,7 @@ from .. import _progress as progress
 from ..criteria import Criterion
 from ..models.base import Model
 from ._subsets import Subset, repeated, tile
-from .base import current_ids
+from .base import chunk_rows, current_ids
 
 #: Stacked rounds hold at most this many rows, and at most ``_STACK_ELEMENTS`` input elements.
 #: Stacking saves the per-call work of every step (dozens of small ops); past a few hundred
@@ -127,9 +127,11 @@ def stacked_rounds(
     """:func:`rounds`, with as many successive rounds stacked into one batch as
     ``_STACK_ROWS`` and ``_STACK_ELEMENTS`` allow for the samples remaining (on eager
     frameworks: a compiled step traces once per batch size, and runs its per-call work
-    cheaply). ``remaining()`` is asked before every stack; ``stack=False`` (rounds that
-    depend on the results of the ones before) yields one round at a time."""
+    cheaply), and never more rows than the caller's chunk (its ``batch_size`` is what fits in
+    memory). ``remaining()`` is asked before every stack; ``stack=False`` (rounds that depend
+    on the results of the ones before) yields one round at a time."""
     features = max(int(np.prod(inputs.shape[1:])), 1)
+    rows = min(_STACK_ROWS, max(chunk_rows() or 0, inputs.shape[0]))
     following = 0
     for index in progress.steps(count):
         if index < following:  # run within the last stack
@@ -142,7 +144,7 @@ def stacked_rounds(
         n = subset.count
         copies = 1
         if stack and not model.compile_enabled:
-            fits = min(_STACK_ROWS // n, _STACK_ELEMENTS // (n * features))
+            fits = min(rows // n, _STACK_ELEMENTS // (n * features))
             copies = max(1, min(count - index, fits))
         judge = repeated(part, copies)
         if judge is None:  # a criterion type that cannot judge stacked copies

@@ -65,6 +65,8 @@ _T = TypeVar("_T")
 _repeat_index: ContextVar[int] = ContextVar("advlib_repeat_index", default=0)
 # The global ids of the samples being attacked (None: their positions in the batch).
 _sample_ids: ContextVar[np.ndarray | None] = ContextVar("advlib_sample_ids", default=None)
+# The rows of the call's chunk: what the caller lets the model evaluate at once.
+_chunk_rows: ContextVar[int | None] = ContextVar("advlib_chunk_rows", default=None)
 # Parameters of perturb that every call fills in itself.
 _CALL_PARAMETERS = frozenset({"self", "model", "inputs", "criterion", "epsilon", "early_stop"})
 
@@ -497,8 +499,13 @@ class _Call:
         for i in _progress.steps(len(chunks)):
             rows, criterion = chunks[i]
             kwargs = {k: _rows(v, rows) for k, v in self.kwargs.items()}
-            with sample_ids(self.ids[rows]):
-                results.append(fn(Piece(self.model, _rows(self.x, rows), criterion, kwargs)))
+            ids = self.ids[rows]
+            token = _chunk_rows.set(len(ids))
+            try:
+                with sample_ids(ids):
+                    results.append(fn(Piece(self.model, _rows(self.x, rows), criterion, kwargs)))
+            finally:
+                _chunk_rows.reset(token)
         return results
 
 
@@ -547,6 +554,13 @@ def sample_ids(ids: np.ndarray | None) -> Iterator[None]:
 def current_ids() -> np.ndarray | None:
     """The global ids of the samples being attacked (None: their positions)."""
     return _sample_ids.get()
+
+
+def chunk_rows() -> int | None:
+    """The rows of the attack call's current chunk (its ``batch_size``, or all its inputs):
+    as many rows as the caller lets the model evaluate at once, also for the components and
+    rounds that run on fewer of them (None: outside an attack call)."""
+    return _chunk_rows.get()
 
 
 @contextmanager
