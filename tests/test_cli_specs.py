@@ -215,8 +215,9 @@ SMALL: dict[str, dict[str, Any]] = {
     "HopSkipJumpAttack": {"steps": 3, "initial_gradient_eval_steps": 10, "init_trials": 5},
     "AutoAttack": {"steps": 4, "n_queries": 20, "n_target_classes": 2},
 }
-# The estimate follows the settings exactly for these (within 2x of the real count).
-TIGHT = {"LinfPGD", "FGSM", "L2CarliniWagnerAttack", "LinfAutoPGD", "LinfAutoPGDTargeted"}
+# The estimate follows the settings exactly for these (within 2x of the real count). Not
+# APGD-T: with few samples left it runs several targets in one call (stacked rounds).
+TIGHT = {"LinfPGD", "FGSM", "L2CarliniWagnerAttack", "LinfAutoPGD"}
 
 
 @pytest.mark.parametrize("name", list(SMALL))
