@@ -71,6 +71,8 @@ from .base import (
     AttackResult,
     FixedEpsilonAttack,
     MinimizationAttack,
+    chunk_of,
+    chunk_rows,
     parse_epsilons,
     sample_ids,
 )
@@ -436,7 +438,8 @@ class AutoAttack(NormFamily, FixedEpsilonAttack):
         x, _ = model.to_tensor(inputs, "inputs", floating=True)
         x = check_inputs(x, model)
         bound = as_criterion(criterion).bind(model, model(x))
-        return [self.run_with_report(model, x, bound, float(eps or 0))[1] for eps in eps_list]
+        with chunk_of(chunk_rows() or x.shape[0]):  # the caller's batch: stacked rounds' limit
+            return [self.run_with_report(model, x, bound, float(eps or 0))[1] for eps in eps_list]
 
 
 class L2AutoAttack(AutoAttack):

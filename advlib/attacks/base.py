@@ -500,12 +500,8 @@ class _Call:
             rows, criterion = chunks[i]
             kwargs = {k: _rows(v, rows) for k, v in self.kwargs.items()}
             ids = self.ids[rows]
-            token = _chunk_rows.set(len(ids))
-            try:
-                with sample_ids(ids):
-                    results.append(fn(Piece(self.model, _rows(self.x, rows), criterion, kwargs)))
-            finally:
-                _chunk_rows.reset(token)
+            with sample_ids(ids), chunk_of(len(ids)):
+                results.append(fn(Piece(self.model, _rows(self.x, rows), criterion, kwargs)))
         return results
 
 
@@ -561,6 +557,16 @@ def chunk_rows() -> int | None:
     as many rows as the caller lets the model evaluate at once, also for the components and
     rounds that run on fewer of them (None: outside an attack call)."""
     return _chunk_rows.get()
+
+
+@contextmanager
+def chunk_of(rows: int) -> Iterator[None]:
+    """Attacks inside may evaluate ``rows`` rows at once (see :func:`chunk_rows`)."""
+    token = _chunk_rows.set(rows)
+    try:
+        yield
+    finally:
+        _chunk_rows.reset(token)
 
 
 @contextmanager
