@@ -21,7 +21,9 @@ from ._losses import class_logit
 from ._minimization import check_int
 from ._norm_arg import norm_family
 from ._signatures import keyword_constructor
+from ._subsets import tile
 from .apgd import L1AutoPGD, _AutoPGDTargeted
+from .base import chunk_rows
 
 # Keeps the distance finite where the two classes' gradients coincide.
 _TINY = 1e-12
@@ -85,7 +87,7 @@ class _MALT(_AutoPGDTargeted):
             self._step_key("malt-distance", family=_MALT, settings=()),
             lambda: self._make_distance(model),
         )
-        distances = ep.stack([distance(inputs, labels, t) for t in candidates], axis=1)
+        distances = ep.stack(_per_candidate(distance, model, inputs, labels, candidates), axis=1)
         order = distances.argsort(axis=-1)[:, :count]
         ranked = ep.take_along_axis(ep.stack(candidates, axis=1), order, axis=-1)
         return [ranked[:, rank] for rank in range(count)]
@@ -130,3 +132,24 @@ LinfMALT = LinfMALTAttack
 L2MALT = L2MALTAttack
 L1MALT = L1MALTAttack
 norm_family(LinfMALTAttack, L2MALTAttack, L1MALTAttack)
+
+
+def _per_candidate(
+    distance: StepFn,
+    model: Model,
+    inputs: ep.Tensor,
+    labels: ep.Tensor,
+    candidates: list[ep.Tensor],
+) -> list[ep.Tensor]:
+    """``distance(inputs, labels, t)`` for each candidate ``t``; on eager frameworks several
+    candidates per call (stacked copies of the batch, within the caller's chunk), so that few
+    remaining samples cost few calls."""
+    n = inputs.shape[0]
+    per_call = 1 if model.compile_enabled else max(1, (chunk_rows() or n) // max(n, 1))
+    results: list[ep.Tensor] = []
+    for start in range(0, len(candidates), per_call):
+        group = candidates[start : start + per_call]
+        k = len(group)
+        both = distance(tile(inputs, k), tile(labels, k), ep.concatenate(group, axis=0))
+        results += [both[j * n : (j + 1) * n] for j in range(k)] if k > 1 else [both]
+    return results
