@@ -73,14 +73,8 @@ def rounds(
         count: the largest number of rounds.
         remaining: returns the mask, shape (N,), of the samples still to attack.
     """
-    for index in progress.steps(count):
-        mask = remaining()
-        if not mask.any():
-            return
-        subset = Subset.of_mask(inputs, mask, model.compile_enabled)
-        yield Round(
-            index, subset, subset.take(inputs), subset.criterion(criterion, inputs, outputs)
-        )
+    for one in stacked_rounds(model, inputs, outputs, criterion, count, remaining, stack=False):
+        yield Round(one.first, one.subset, one.inputs, one.criterion)
 
 
 @dataclass(frozen=True)
@@ -130,8 +124,6 @@ def stacked_rounds(
     cheaply), and never more rows than the caller's chunk (its ``batch_size`` is what fits in
     memory). ``remaining()`` is asked before every stack; ``stack=False`` (rounds that depend
     on the results of the ones before) yields one round at a time."""
-    features = max(int(np.prod(inputs.shape[1:])), 1)
-    rows = min(_STACK_ROWS, max(chunk_rows() or 0, inputs.shape[0]))
     following = 0
     for index in progress.steps(count):
         if index < following:  # run within the last stack
@@ -141,13 +133,21 @@ def stacked_rounds(
             return
         subset = Subset.of_mask(inputs, mask, model.compile_enabled)
         part = subset.criterion(criterion, inputs, outputs)
-        n = subset.count
-        copies = 1
-        if stack and not model.compile_enabled:
-            fits = min(rows // n, _STACK_ELEMENTS // (n * features))
-            copies = max(1, min(count - index, fits))
+        copies = copies_that_fit(model, inputs, subset.count, count - index) if stack else 1
         judge = repeated(part, copies)
         if judge is None:  # a criterion type that cannot judge stacked copies
             copies, judge = 1, part
         following = index + copies
         yield Stack(index, copies, subset, tile(subset.take(inputs), copies), judge)
+
+
+def copies_that_fit(model: Model, batch: ep.Tensor, rows: int, wanted: int) -> int:
+    """How many stacked copies of ``rows`` rows of ``batch`` (the inputs an attack was given)
+    one call may take, up to ``wanted``: within ``_STACK_ROWS`` rows, ``_STACK_ELEMENTS``
+    input elements and the caller's chunk (or ``batch``); 1 on compiled frameworks, where
+    every new batch size is a new trace."""
+    if model.compile_enabled or rows == 0:
+        return 1
+    features = max(int(np.prod(batch.shape[1:])), 1)
+    limit = min(_STACK_ROWS, max(chunk_rows() or 0, batch.shape[0]))
+    return max(1, min(wanted, limit // rows, _STACK_ELEMENTS // (rows * features)))

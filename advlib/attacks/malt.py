@@ -20,10 +20,10 @@ from ._dlr import ranked_other_classes
 from ._losses import class_logit
 from ._minimization import check_int
 from ._norm_arg import norm_family
+from ._restarts import copies_that_fit
 from ._signatures import keyword_constructor
 from ._subsets import tile
 from .apgd import L1AutoPGD, _AutoPGDTargeted
-from .base import chunk_rows
 
 # Keeps the distance finite where the two classes' gradients coincide.
 _TINY = 1e-12
@@ -145,7 +145,7 @@ def _per_candidate(
     candidates per call (stacked copies of the batch, within the caller's chunk), so that few
     remaining samples cost few calls."""
     n = inputs.shape[0]
-    per_call = 1 if model.compile_enabled else max(1, (chunk_rows() or n) // max(n, 1))
+    per_call = copies_that_fit(model, inputs, n, len(candidates))
     results: list[ep.Tensor] = []
     for start in range(0, len(candidates), per_call):
         group = candidates[start : start + per_call]
